@@ -1,0 +1,1 @@
+"""Datasets in the Cityscapes directory layout (real Cityscapes or ``vsseg synth`` output)."""
