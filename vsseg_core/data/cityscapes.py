@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 
 from vsseg_core.data.layout import IMAGE_DIRS, IMAGE_SUFFIX, LABEL_DIRS, FrameId, label_path
+from vsseg_core.errors import VssegError
 from vsseg_core.labels import label_ids_to_train_ids
 
 
-class DatasetError(ValueError):
+class DatasetError(VssegError, ValueError):
     """A dataset folder or file is missing, empty or unreadable."""
 
 

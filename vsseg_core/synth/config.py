@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vsseg_core.errors import ConfigError
+
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 
 
@@ -12,21 +14,21 @@ def parse_size(text: str) -> tuple[int, int]:
     """Parse ``HxW`` (e.g. ``1024x2048``) into (height, width) pixels.
 
     The generator supports H:W = 1:2 with H a multiple of 32 (the Cityscapes aspect ratio, and
-    what the network's stride needs). Raises ValueError saying what to pass instead.
+    what the network's stride needs). Raises ConfigError (a ValueError) saying what to pass instead.
     """
     match = _SIZE_RE.match(text.strip())
     if match is None:
-        raise ValueError(f"size {text!r} is not HxW, e.g. 512x1024")
+        raise ConfigError(f"size {text!r} is not HxW, e.g. 512x1024")
     height, width = int(match[1]), int(match[2])
     if height <= 0 or width <= 0:
-        raise ValueError(f"size {text!r} must be positive, e.g. 512x1024")
+        raise ConfigError(f"size {text!r} must be positive, e.g. 512x1024")
     if width != 2 * height:
-        raise ValueError(
+        raise ConfigError(
             f"size {text!r} is not H:W = 1:2; use e.g. {height}x{2 * height} or 512x1024"
         )
     if height % 32:
         lower = max(32, height // 32 * 32)
-        raise ValueError(
+        raise ConfigError(
             f"size {text!r}: height must be a multiple of 32; use e.g. {lower}x{2 * lower}"
         )
     return height, width
@@ -83,4 +85,4 @@ class SynthConfig:
         parse_size(f"{self.height}x{self.width}")
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(message)

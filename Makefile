@@ -1,0 +1,32 @@
+# vsseg developer entry points. Everything installs into .venv/ at the repository root.
+#   make demo   set everything up, then run the main job (see README)
+#   make test   set everything up, then run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.vsseg-installed
+DEMO_DIR := out/demo
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	@$(PYTHON) -c 'import sys; sys.exit("vsseg needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/vsseg synth --out $(DEMO_DIR)/synth --sequences 1 --frames 30 --size 256x512 \
+		--seed 1 --overwrite --preview $(DEMO_DIR)/synth_preview.png
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) benchmarks/synth_bench.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

@@ -1,0 +1,31 @@
+"""pip / colcon install of the vsseg Python packages (ament_python layout at the repo root)."""
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vsseg"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Real-time semantic segmentation of driving video for ROS 2 (Cityscapes trainIds)",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=find_packages(include=["vsseg_core", "vsseg_core.*", "vsseg_ros", "vsseg_ros.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=[
+        "numpy>=1.26",
+        "opencv-python-headless>=4.8",
+        "pillow>=10",
+        "tqdm>=4.60",
+        "cityscapesscripts>=2.2",
+    ],
+    extras_require={
+        "train": ["torch==2.13.0"],
+        "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0"],
+    },
+    entry_points={"console_scripts": ["vsseg = vsseg_core.cli.main:main"]},
+    zip_safe=True,
+)

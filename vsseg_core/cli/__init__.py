@@ -1,0 +1,1 @@
+"""The ``vsseg`` command line: one entry point, one module per subcommand."""

@@ -1,0 +1,55 @@
+"""``vsseg`` entry point: builds the subcommand parsers and turns user errors into exit codes.
+
+Exit codes: 0 success, 1 a user-fixable error while running (message on stderr), 2 bad
+arguments (argparse), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vsseg_core import __version__
+from vsseg_core.cli import labels, synth
+from vsseg_core.errors import VssegError
+
+SUBCOMMANDS = (synth, labels)
+"""Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error that points at --help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="vsseg",
+        description="Real-time semantic segmentation of driving video (Cityscapes trainIds).",
+    )
+    parser.add_argument("--version", action="version", version=f"vsseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in SUBCOMMANDS:
+        child = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(child)
+        child.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except VssegError as exc:
+        print(f"vsseg {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"vsseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+

@@ -1,0 +1,136 @@
+"""Generate a Cityscapes-layout synthetic dataset: sequences of frames with labels."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vsseg_core import __version__
+from vsseg_core.data.layout import ANNOTATED_INDEX, SNIPPET_LENGTH, FrameId, image_path, label_path
+from vsseg_core.errors import VssegError
+from vsseg_core.synth.config import SynthConfig
+from vsseg_core.synth.effects import Conditions
+from vsseg_core.synth.frame import FrameRenderer
+from vsseg_core.synth.scene import Scene
+
+MANIFEST = "synth.json"
+
+
+class OutputError(VssegError, ValueError):
+    """The output directory cannot be used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class SynthFrame:
+    """One generated frame: RGB (H, W, 3) uint8 and Cityscapes labelIds (H, W) uint8."""
+
+    fid: FrameId
+    rgb: np.ndarray
+    label_ids: np.ndarray
+    scene_cut: bool
+
+
+def _rng(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+
+
+def iter_sequence(config: SynthConfig, seq: int, renderer: FrameRenderer | None = None
+                  ) -> Iterator[SynthFrame]:
+    """Frames of sequence ``seq`` in order; deterministic in (config, seq)."""
+    renderer = renderer or FrameRenderer(config.height, config.width)
+    duration = config.frames / config.fps
+    cond = Conditions.random(_rng(config.seed, seq, 5), config)
+    cuts = _rng(config.seed, seq, 7).random(config.frames) < config.cut_rate
+    cuts[0] = False
+    scene_index, scene_start = 0, 0
+
+    def make_scene(index: int) -> Scene:
+        return Scene(config.seed, seq * 10_000 + index, turn=config.turn, max_speed=config.speed,
+                     lighting=config.lighting, duration_s=duration)
+
+    scene = make_scene(0)
+    for frame in range(config.frames):
+        if cuts[frame]:
+            scene_index, scene_start = scene_index + 1, frame
+            scene = make_scene(scene_index)
+        t = (frame - scene_start) / config.fps
+        rgb, label_ids = renderer.render(scene, t, cond, _rng(config.seed, seq, 4, frame),
+                                         fps=config.fps, jpeg=config.jpeg)
+        yield SynthFrame(FrameId(config.city, seq, frame), rgb, label_ids, bool(cuts[frame]))
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = array[..., ::-1] if array.ndim == 3 else array
+    if not cv2.imwrite(str(path), np.ascontiguousarray(data)):
+        raise OSError(f"could not write {path}")
+
+
+def _prepare_output(out_dir: Path, overwrite: bool) -> Path:
+    """Check ``out_dir`` and create the staging directory next to it."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir} exists and is not a directory; choose another --out")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+        raise OutputError(f"{out_dir} is not empty; pass --overwrite to replace it or choose another --out")
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = parent / f".{out_dir.name}.partial-{os.getpid()}"
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir()
+    except OSError as exc:
+        raise OutputError(f"cannot write under {parent}: {exc.strerror or exc}; "
+                          "choose a writable --out") from exc
+    return staging
+
+
+def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = False,
+             on_frame: Callable[[SynthFrame], None] | None = None) -> dict:
+    """Write the dataset to ``out_dir`` and return its manifest (also saved as synth.json).
+
+    Frames are written to a staging directory beside ``out_dir`` that replaces it only when
+    every frame is written, so an error or Ctrl-C never leaves a partial dataset behind.
+    ``on_frame`` is called after each frame (progress bars, previews).
+    """
+    out_dir = Path(out_dir)
+    staging = _prepare_output(out_dir, overwrite)
+    started = time.perf_counter()
+    pixel_counts = np.zeros(256, np.int64)
+    try:
+        renderer = FrameRenderer(config.height, config.width)
+        cuts = 0
+        for seq in range(config.sequences):
+            for item in iter_sequence(config, seq, renderer):
+                _write_png(image_path(staging, "leftImg8bit_sequence", config.split, item.fid), item.rgb)
+                _write_png(label_path(staging, "gtFine_sequence", config.split, item.fid), item.label_ids)
+                if item.fid.frame % SNIPPET_LENGTH == ANNOTATED_INDEX:
+                    _write_png(label_path(staging, "gtFine", config.split, item.fid), item.label_ids)
+                pixel_counts += np.bincount(item.label_ids.ravel(), minlength=256)
+                cuts += item.scene_cut
+                if on_frame is not None:
+                    on_frame(item)
+        manifest = {
+            "generator": f"vsseg_core.synth {__version__}",
+            "config": asdict(config),
+            "frames": config.sequences * config.frames,
+            "scene_cuts": int(cuts),
+            "label_pixels": {str(i): int(c) for i, c in enumerate(pixel_counts) if c},
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
