@@ -75,14 +75,17 @@ class EgoTrack:
     ) -> None:
         self._dt = dt
         steps = int(np.ceil(duration_s / dt)) + 2
-        targets = rng.uniform(0.25, 1.0, size=steps // 100 + 2) * max_speed
-        targets[rng.random(targets.size) < 0.12] = 0.0  # occasional stops
+        # speed targets held for 0.6..2.5 s each; occasional stops
+        durations = rng.uniform(0.6, 2.5, size=int(duration_s / 0.6) + 2)
+        targets = rng.uniform(0.2, 1.0, size=durations.size) * max_speed
+        targets[rng.random(targets.size) < 0.08] = 0.0
+        target_at = np.repeat(targets, np.ceil(durations / dt).astype(int))
+        target_at = np.concatenate([target_at, np.full(max(0, steps - target_at.size), targets[-1])])
         speed = np.empty(steps)
-        v = targets[0]
         accel = np.empty(steps)
+        v = rng.uniform(0.2, 1.0) * max_speed
         for i in range(steps):
-            target = targets[i // 100]
-            dv = np.clip(target - v, -4.0 * dt, 2.5 * dt)
+            dv = np.clip(target_at[i] - v, -4.0 * dt, 2.5 * dt)
             accel[i] = dv / dt
             v += dv
             speed[i] = v

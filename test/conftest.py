@@ -1,0 +1,36 @@
+"""Shared fixtures: the real ``vsseg`` CLI in a subprocess, and one generated dataset."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SPEC_ARGS = ["--sequences", "2", "--frames", "30", "--size", "256x512", "--seed", "7"]
+"""The dataset the foundation issue asks to show."""
+
+
+def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m vsseg_core ARGS`` (the ``vsseg`` command) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "vsseg_core", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+@pytest.fixture
+def cli():
+    """The ``vsseg`` command as a function: ``cli("synth", "--out", d, ...)``."""
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def spec_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """``vsseg synth --out D --sequences 2 --frames 30 --size 256x512 --seed 7 --preview P``."""
+    root = tmp_path_factory.mktemp("spec")
+    out, preview = root / "D", root / "preview.png"
+    result = run_cli("synth", "--out", out, *SPEC_ARGS, "--preview", preview)
+    assert result.returncode == 0, result.stderr
+    return out, preview
