@@ -21,11 +21,14 @@ setup(
         "pillow>=10",
         "tqdm>=4.60",
         "cityscapesscripts>=2.2",
+        "torch>=2.4",
+        "onnx>=1.16",
+        "onnxruntime>=1.18",
     ],
     extras_require={
-        "train": ["torch==2.13.0"],
         "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0"],
     },
+    package_data={"vsseg_core": ["default_model/*"]},
     entry_points={"console_scripts": ["vsseg = vsseg_core.cli.main:main"]},
     zip_safe=True,
 )

@@ -34,3 +34,22 @@ def spec_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     result = run_cli("synth", "--out", out, *SPEC_ARGS, "--preview", preview)
     assert result.returncode == 0, result.stderr
     return out, preview
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random PSPNet (64x128 input, non-trivial BatchNorm statistics) exported as a bundle."""
+    import torch
+
+    from vsseg_core.export import export_bundle
+    from vsseg_core.model.pspnet import ModelConfig, PSPNet
+
+    torch.manual_seed(0)
+    model = PSPNet(ModelConfig(width=0.25, head_channels=32, input_size=(64, 128)))
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(2, 3, 64, 128) * 255.0)
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    export_bundle(model, out, provenance={"test": True})
+    return out

@@ -1,0 +1,114 @@
+"""``vsseg segment`` end to end: the real CLI in a subprocess on a tiny bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from vsseg_core.labels import colorize
+from vsseg_core.runtime.segmenter import STAGES
+
+SUMMARY_KEYS = {"frames", "backend", "device", "precision", "latency_ms", "miou", "per_class_iou"}
+
+
+def _read(path: Path) -> np.ndarray:
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert pixels is not None, path
+    return pixels
+
+
+def _assert_one_line_error(result, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for name, (h, w) in {"a": (48, 96), "b": (90, 120), "c": (100, 300)}.items():
+        cv2.imwrite(str(folder / f"{name}.png"), rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return folder
+
+
+def test_image_folder(cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out", out,
+                 "--backend", "torch", "--device", "cpu", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "mIoU: n/a (no labels)" in result.stdout
+    for stem, size in {"a": (48, 96), "b": (90, 120), "c": (100, 300)}.items():
+        labels = _read(out / f"{stem}_labelTrainIds.png")
+        color = _read(out / f"{stem}_color.png")
+        confidence = _read(out / f"{stem}_confidence.png")
+        assert labels.shape == confidence.shape == size and color.shape == (*size, 3)
+        assert labels.dtype == confidence.dtype == color.dtype == np.uint8
+        assert labels.max() < 19
+        assert confidence.min() >= 255 // 19
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert (summary["frames"], summary["backend"], summary["device"], summary["precision"]) == \
+        (3, "torch", "cpu", "fp32")
+    assert set(summary["latency_ms"]) == set(STAGES)
+    assert all(v["mean"] > 0 and v["p95"] > 0 for v in summary["latency_ms"].values())
+    assert summary["miou"] is None
+
+
+def test_cityscapes_layout_with_labels(cli, tiny_bundle: Path, tmp_path: Path) -> None:
+    data, out = tmp_path / "synth", tmp_path / "out"
+    made = cli("synth", "--out", data, "--sequences", "1", "--frames", "3", "--size", "64x128",
+               "--quiet")
+    assert made.returncode == 0, made.stderr
+    result = cli("segment", "--model", tiny_bundle, "--input", data, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    stems = sorted(p.name[: -len("_leftImg8bit.png")]
+                   for p in (data / "leftImg8bit_sequence").rglob("*_leftImg8bit.png"))
+    assert len(stems) == 3
+    assert sorted(p.name[: -len("_labelTrainIds.png")]
+                  for p in out.glob("*_labelTrainIds.png")) == stems
+    color = cv2.cvtColor(_read(out / f"{stems[0]}_color.png"), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(color, colorize(_read(out / f"{stems[0]}_labelTrainIds.png")))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["backend"] == "onnxruntime" and summary["frames"] == 3
+    assert isinstance(summary["miou"], float) and 0.0 <= summary["miou"] <= 1.0
+    assert "mIoU: " in result.stdout and "n/a" not in result.stdout
+
+
+def test_missing_input(cli, tiny_bundle: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nothing_here"
+    result = cli("segment", "--model", tiny_bundle, "--input", missing, "--out", tmp_path / "o")
+    _assert_one_line_error(result, str(missing))
+
+
+def test_corrupt_image(cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    (image_folder / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out",
+                 tmp_path / "o", "--quiet")
+    _assert_one_line_error(result, str(image_folder / "b.png"))
+
+
+def test_missing_model(cli, image_folder: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no_model"
+    result = cli("segment", "--model", missing, "--input", image_folder, "--out", tmp_path / "o")
+    _assert_one_line_error(result, str(missing))
+    assert not (tmp_path / "o").exists()
+
+
+def test_non_empty_out_needs_overwrite(cli, tiny_bundle: Path, image_folder: Path,
+                                       tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    args = ("segment", "--model", tiny_bundle, "--input", image_folder, "--out", out, "--quiet")
+    _assert_one_line_error(cli(*args), str(out), "--overwrite")
+    assert cli(*args, "--overwrite").returncode == 0
+    assert (out / "a_labelTrainIds.png").is_file() and (out / "keep.txt").read_text() == "mine"

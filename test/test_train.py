@@ -1,0 +1,94 @@
+"""`vsseg train`: learns, resumes exactly, refuses bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsseg_core.errors import VssegError
+from vsseg_core.model.pspnet import ModelConfig
+from vsseg_core.synth.config import SynthConfig
+from vsseg_core.synth.generator import generate
+from vsseg_core.train.data import Augment, make_sample
+from vsseg_core.train.loop import TrainConfig, learning_rate, train
+
+TINY_MODEL = ModelConfig(width=0.25, head_channels=32, input_size=(64, 128), output_stride=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train") / "data"
+    generate(SynthConfig(sequences=2, frames=3, height=64, width=128, seed=5), root)
+    return root
+
+
+def _config(data: Path, **kw) -> TrainConfig:
+    return TrainConfig(data=str(data), model=TINY_MODEL, batch_size=2, checkpoint_every=2,
+                       warmup=2, **kw)
+
+
+def test_resume_continues_exactly(tiny_data: Path, tmp_path: Path) -> None:
+    config = _config(tiny_data, iterations=4)
+    straight, _ = train(config, tmp_path / "a", progress=False)
+    _, provenance = train(config, tmp_path / "b", stop_after=2, progress=False)
+    assert provenance is None
+    assert json.loads((tmp_path / "b" / "train_log.jsonl").read_text().splitlines()[-1])["iteration"] == 2
+    resumed, provenance = train(config, tmp_path / "b", resume=True, progress=False)
+    assert provenance is not None and provenance["train_config"]["iterations"] == 4
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_training_lowers_the_loss(tiny_data: Path, tmp_path: Path) -> None:
+    train(_config(tiny_data, iterations=30, lr=5e-3), tmp_path / "run", progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert len(losses) == 30
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5]), losses
+
+
+def test_validation_miou_is_reported(tiny_data: Path, tmp_path: Path) -> None:
+    _, provenance = train(_config(tiny_data, iterations=2, val_data=str(tiny_data), val_split="train"),
+                          tmp_path / "run", progress=False)
+    assert provenance is not None
+    assert 0.0 <= provenance["val"]["miou"] <= 1.0
+    assert provenance["data"]["synth"]["config"]["seed"] == 5
+
+
+def test_existing_run_and_bad_resume_are_refused(tiny_data: Path, tmp_path: Path) -> None:
+    with pytest.raises(VssegError, match="--resume"):
+        train(_config(tiny_data, iterations=2), tmp_path / "none", resume=True, progress=False)
+    train(_config(tiny_data, iterations=2), tmp_path / "run", progress=False)
+    with pytest.raises(VssegError, match="exists"):
+        train(_config(tiny_data, iterations=2), tmp_path / "run", progress=False)
+    with pytest.raises(VssegError, match="other options"):
+        train(_config(tiny_data, iterations=3), tmp_path / "run", resume=True, progress=False)
+
+
+def test_poly_schedule_with_warmup() -> None:
+    config = TrainConfig(data="", iterations=100, warmup=10, lr=1.0)
+    assert learning_rate(config, 0) == pytest.approx(0.1)
+    assert learning_rate(config, 9) == pytest.approx(1.0)
+    assert learning_rate(config, 55) == pytest.approx(0.5 ** 0.9)
+    assert learning_rate(config, 100) == 0.0
+
+
+def test_augmented_sample_keeps_pixels_and_labels_aligned() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.zeros((64, 128), np.uint8)
+    labels[:, 64:] = 1
+    rgb = np.where(labels[..., None] == 1, 200, 30).astype(np.uint8).repeat(3, axis=2)
+    image, lab = make_sample(rgb, labels, (64, 128), rng, Augment(jitter=0.0, hue=0.0))
+    assert image.shape == (3, 64, 128) and lab.shape == (64, 128) and lab.dtype == np.int64
+    valid = lab != 255
+    bright = image.mean(axis=0) > 115
+    assert (bright[valid] == (lab[valid] == 1)).mean() > 0.98
+
+
+def test_cli_rejects_missing_data(cli, tmp_path: Path) -> None:
+    result = cli("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "nope" in result.stderr and len(result.stderr.strip().splitlines()) == 1

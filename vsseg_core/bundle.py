@@ -1,0 +1,121 @@
+"""Model bundle: the directory every backend loads.
+
+    model.json   architecture (ModelConfig), input size, normalisation, classes, graphs with
+                 their named static-shape inputs/outputs, ONNX opset, sha256 of every file,
+                 provenance (training command, data, time, machine, val mIoU)
+    low.onnx     image (1,3,H,W) float32 RGB 0..255 -> low (1,C_low,H/4,W/4)
+    high.onnx    low -> deep (1,C_deep,H/os,W/os), logits (1,classes,H,W)
+    full.onnx    image -> logits (single-frame network)
+    weights.pt   PyTorch state dict (inference weights) for the PyTorch backend
+
+``Bundle.load`` checks that every listed file exists and matches its sha256 before anything
+runs, and says which file is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from vsseg_core.errors import VssegError
+from vsseg_core.model.pspnet import ModelConfig
+
+BUNDLE_FORMAT = "vsseg-bundle/1"
+MANIFEST = "model.json"
+WEIGHTS = "weights.pt"
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "default_model"
+"""The shipped model, used by every command and node parameter when no model is given."""
+
+
+class BundleError(VssegError, ValueError):
+    """A bundle is missing, incomplete, corrupt or of an unknown format."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One ONNX graph: file name and named static shapes of its inputs and outputs."""
+
+    name: str
+    file: str
+    inputs: dict[str, tuple[int, ...]]
+    outputs: dict[str, tuple[int, ...]]
+
+    def to_json(self) -> dict:
+        return {"file": self.file, "inputs": {k: list(v) for k, v in self.inputs.items()},
+                "outputs": {k: list(v) for k, v in self.outputs.items()}}
+
+    @classmethod
+    def from_json(cls, name: str, data: dict) -> "GraphSpec":
+        return cls(name, data["file"], {k: tuple(v) for k, v in data["inputs"].items()},
+                   {k: tuple(v) for k, v in data["outputs"].items()})
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, verified bundle. ``meta`` is the parsed model.json."""
+
+    root: Path
+    meta: dict
+    config: ModelConfig
+    graphs: dict[str, GraphSpec]
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(H, W) pixels every graph expects."""
+        return self.config.input_size
+
+    def path(self, file: str) -> Path:
+        return self.root / file
+
+    def graph(self, name: str) -> GraphSpec:
+        if name not in self.graphs:
+            raise BundleError(f"{self.root}: bundle has no graph {name!r} (it has "
+                              f"{', '.join(sorted(self.graphs))}); re-export it with `vsseg export`")
+        return self.graphs[name]
+
+    @classmethod
+    def load(cls, root: str | Path | None = None, *, verify: bool = True) -> "Bundle":
+        """Load ``root`` (default: the shipped model) and verify every file's sha256."""
+        root = Path(root) if root is not None else DEFAULT_BUNDLE
+        manifest = root / MANIFEST
+        if not root.is_dir():
+            raise BundleError(f"model bundle {root} does not exist; pass the directory written by "
+                              "`vsseg export` (or omit the option to use the shipped model)")
+        if not manifest.is_file():
+            raise BundleError(f"{manifest} is missing: {root} is not a vsseg bundle; "
+                              "re-create it with `vsseg export`")
+        try:
+            meta = json.loads(manifest.read_text())
+            if meta.get("format") != BUNDLE_FORMAT:
+                raise BundleError(f"{manifest}: format {meta.get('format')!r} is not "
+                                  f"{BUNDLE_FORMAT!r}; re-export with this version of vsseg")
+            config = ModelConfig.from_json(meta["architecture"])
+            graphs = {n: GraphSpec.from_json(n, g) for n, g in meta["graphs"].items()}
+            files = dict(meta["sha256"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, BundleError):
+                raise
+            raise BundleError(f"{manifest} is not a valid bundle manifest ({exc}); "
+                              "re-create the bundle with `vsseg export`") from exc
+        for file, expected in files.items():
+            path = root / file
+            if not path.is_file():
+                raise BundleError(f"{path} is missing from the bundle; re-create it with `vsseg export`")
+            if verify and sha256_file(path) != expected:
+                raise BundleError(f"{path} does not match its sha256 in {MANIFEST} (corrupt or "
+                                  "modified); re-create the bundle with `vsseg export`")
+        for spec in graphs.values():
+            if spec.file not in files:
+                raise BundleError(f"{manifest}: graph {spec.name!r} file {spec.file} has no sha256; "
+                                  "re-create the bundle with `vsseg export`")
+        return cls(root, meta, config, graphs)

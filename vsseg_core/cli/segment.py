@@ -1,0 +1,136 @@
+"""Segment images, a video or a Cityscapes-layout dataset frame by frame with a model bundle.
+
+For every frame writes, into --out:
+  <stem>_labelTrainIds.png   trainIds, uint8 single channel (255 = ignore)
+  <stem>_color.png           the labels in Cityscapes colours
+  <stem>_confidence.png      largest softmax probability, uint8 (0..255 = 0..1)
+and at the end summary.json: latency per stage (mean and p95, ms/frame) and mIoU over frames
+with ground-truth labels (Cityscapes layout, e.g. `vsseg synth` output).
+
+example:
+  vsseg segment --input data/synth --out out/seg --backend onnxruntime --device cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
+from vsseg_core.data.sources import open_frames
+from vsseg_core.errors import ConfigError, VssegError
+from vsseg_core.labels import CLASS_NAMES, colorize
+from vsseg_core.metrics import ConfusionMatrix
+from vsseg_core.runtime.base import DEVICES, Backend
+from vsseg_core.runtime.factory import BACKENDS, create_backend
+from vsseg_core.runtime.segmenter import STAGES, FrameSegmenter, SegmentResult
+
+NAME = "segment"
+HELP = "segment images, a video or a Cityscapes-layout dataset with a model bundle"
+SUMMARY = "summary.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="BUNDLE",
+                        help="model bundle directory from `vsseg export` (default: the shipped model)")
+    parser.add_argument("--input", required=True, type=Path, metavar="PATH",
+                        help="Cityscapes-layout root, folder of images, video file or image file")
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="inference backend (default %(default)s)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="device; auto uses CUDA when available (default %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; choose a directory")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"--out {out} is not empty; pass --overwrite or choose another --out")
+
+
+def _load_bundle(model: Path | None) -> Bundle:
+    if model is None and not DEFAULT_BUNDLE.is_dir():
+        raise BundleError(f"the shipped model {DEFAULT_BUNDLE} is not installed; pass --model "
+                          "BUNDLE (a directory written by `vsseg export`)")
+    return Bundle.load(model)
+
+
+def _write_png(path: Path, pixels: np.ndarray) -> None:
+    """Write uint8 (h, w) grey or (h, w, 3) BGR pixels; VssegError if the file cannot be written."""
+    if not cv2.imwrite(str(path), np.ascontiguousarray(pixels)):
+        raise VssegError(f"could not write {path}; check free space and permissions of --out")
+
+
+def _save(out: Path, stem: str, result: SegmentResult) -> None:
+    _write_png(out / f"{stem}_labelTrainIds.png", result.labels)
+    _write_png(out / f"{stem}_color.png", colorize(result.labels)[:, :, ::-1])
+    confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
+    _write_png(out / f"{stem}_confidence.png", confidence)
+
+
+def _summary(backend: Backend, timings: list[dict[str, float]], scores: ConfusionMatrix,
+             labelled: int) -> dict:
+    latency = {stage: {"mean": float(np.mean([t[stage] for t in timings])),
+                       "p95": float(np.percentile([t[stage] for t in timings], 95))}
+               for stage in STAGES}
+    iou = scores.iou()
+    miou = scores.miou() if labelled else float("nan")
+    return {"frames": len(timings), "backend": backend.name, "device": backend.device,
+            "precision": backend.precision, "latency_ms": latency,
+            "miou": None if np.isnan(miou) else miou, "labelled_frames": labelled,
+            "per_class_iou": {name: None if np.isnan(v) or not labelled else float(v)
+                              for name, v in zip(CLASS_NAMES, iou)}}
+
+
+def _table(summary: dict) -> str:
+    lines = [f"frames: {summary['frames']}   backend: {summary['backend']}   "
+             f"device: {summary['device']}   precision: {summary['precision']}",
+             f"{'stage':<12} {'mean ms':>9} {'p95 ms':>9}"]
+    lines += [f"{stage:<12} {v['mean']:>9.2f} {v['p95']:>9.2f}"
+              for stage, v in summary["latency_ms"].items()]
+    if summary["miou"] is None:
+        lines.append("mIoU: n/a (no labels)")
+    else:
+        lines.append(f"mIoU: {summary['miou'] * 100:.2f}% over {summary['labelled_frames']} "
+                     "labelled frames")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_out(args.out, args.overwrite)
+    source = open_frames(args.input)
+    bundle = _load_bundle(args.model)
+    scores, labelled, timings, stems = ConfusionMatrix(), 0, [], set()
+    with create_backend(args.backend, bundle, device=args.device) as backend:
+        segmenter = FrameSegmenter(bundle, backend)
+        segmenter.warmup()
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tqdm(total=len(source), unit="frame", disable=args.quiet, desc="vsseg segment",
+                  mininterval=1.0) as bar:
+            for frame in source:
+                if frame.stem in stems:
+                    raise VssegError(f"two input frames are named {frame.stem!r}; rename one so "
+                                     "their outputs do not overwrite each other")
+                stems.add(frame.stem)
+                result = segmenter.segment(frame.rgb)
+                _save(args.out, frame.stem, result)
+                timings.append(result.timings_ms)
+                if frame.labels is not None:
+                    scores.update(result.labels, frame.labels)
+                    labelled += 1
+                bar.update(1)
+    if not timings:
+        raise VssegError(f"input {args.input} produced no frames; check the path")
+    summary = _summary(backend, timings, scores, labelled)
+    (args.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    print(_table(summary))
+    print(f"wrote {len(timings)} frames to {args.out}")
+    return 0

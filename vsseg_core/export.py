@@ -1,0 +1,164 @@
+"""Export a trained PSPNet to a bundle (ONNX graphs + weights + model.json), checked for parity.
+
+Every graph passes ``onnx.checker`` and must match PyTorch in fp32 on random and real frames:
+max |logit difference| <= 1e-3 and argmax agreement >= 99.9%, otherwise nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from vsseg_core import __version__
+from vsseg_core.bundle import BUNDLE_FORMAT, MANIFEST, WEIGHTS, Bundle, GraphSpec, sha256_file
+from vsseg_core.errors import VssegError
+from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
+from vsseg_core.model.pspnet import PSPNet
+
+OPSET = 17
+MAX_LOGIT_DIFF = 1e-3
+MIN_ARGMAX_AGREEMENT = 0.999
+
+
+class ExportError(VssegError, RuntimeError):
+    """The exported graphs do not reproduce the PyTorch model."""
+
+
+class _Low(nn.Module):
+    def __init__(self, model: PSPNet) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model.forward_low(image)
+
+
+class _High(_Low):
+    def forward(self, low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        deep = self.model.forward_high(low)
+        return deep, self.model.classify(deep)
+
+
+class _Full(_Low):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image)
+
+
+def graph_specs(model: PSPNet) -> dict[str, GraphSpec]:
+    """Named static shapes of the bundle graphs for ``model``."""
+    cfg = model.config
+    h, w = cfg.input_size
+    image = (1, 3, h, w)
+    low = (1, model.low_channels, *cfg.low_size)
+    deep = (1, cfg.head_channels, *cfg.feature_size)
+    logits = (1, cfg.num_classes, h, w)
+    return {
+        "low": GraphSpec("low", "low.onnx", {"image": image}, {"low": low}),
+        "high": GraphSpec("high", "high.onnx", {"low": low}, {"deep": deep, "logits": logits}),
+        "full": GraphSpec("full", "full.onnx", {"image": image}, {"logits": logits}),
+    }
+
+
+def _export_graph(module: nn.Module, spec: GraphSpec, path: Path, opset: int) -> None:
+    dummy = tuple(torch.zeros(shape) for shape in spec.inputs.values())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(module, dummy, str(path), dynamo=False, opset_version=opset,
+                          input_names=list(spec.inputs), output_names=list(spec.outputs),
+                          do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+
+
+def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
+            frames: Sequence[np.ndarray]) -> dict:
+    """Compare ORT with PyTorch on random images and ``frames`` ((H, W, 3) uint8 at input size)."""
+    rng = np.random.default_rng(0)
+    h, w = model.config.input_size
+    images = [rng.uniform(0, 255, (1, 3, h, w)).astype(np.float32) for _ in range(2)]
+    images += [np.ascontiguousarray(f.transpose(2, 0, 1)[None].astype(np.float32)) for f in frames]
+    sessions = {n: ort.InferenceSession(str(root / s.file), providers=["CPUExecutionProvider"])
+                for n, s in specs.items()}
+    worst = {"max_logit_diff": 0.0, "min_argmax_agreement": 1.0, "frames": len(images)}
+    with torch.no_grad():
+        for image in images:
+            x = torch.from_numpy(image)
+            low_t = model.forward_low(x)
+            deep_t = model.forward_high(low_t)
+            logits_t = model.classify(deep_t).numpy()
+            low_o = sessions["low"].run(None, {"image": image})[0]
+            deep_o, logits_high = sessions["high"].run(None, {"low": low_t.numpy()})
+            logits_full = sessions["full"].run(None, {"image": image})[0]
+            diffs = [np.abs(low_o - low_t.numpy()).max(), np.abs(deep_o - deep_t.numpy()).max(),
+                     np.abs(logits_high - logits_t).max(), np.abs(logits_full - logits_t).max()]
+            agree = min((logits_high.argmax(1) == logits_t.argmax(1)).mean(),
+                        (logits_full.argmax(1) == logits_t.argmax(1)).mean())
+            worst["max_logit_diff"] = max(worst["max_logit_diff"], float(max(diffs)))
+            worst["min_argmax_agreement"] = min(worst["min_argmax_agreement"], float(agree))
+    if worst["max_logit_diff"] > MAX_LOGIT_DIFF or worst["min_argmax_agreement"] < MIN_ARGMAX_AGREEMENT:
+        raise ExportError(f"ONNX graphs do not match PyTorch (max |diff| {worst['max_logit_diff']:.2e}, "
+                          f"argmax agreement {worst['min_argmax_agreement']:.4%}); "
+                          "nothing was written — please report this with the checkpoint")
+    return worst
+
+
+def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
+                  parity_frames: Sequence[np.ndarray] = (), opset: int = OPSET,
+                  overwrite: bool = False) -> Bundle:
+    """Write and verify a bundle for ``model`` (moved to CPU, eval mode) at ``out_dir``.
+
+    The bundle is assembled beside ``out_dir`` and moved into place only when every check
+    passed. ``provenance`` goes into model.json as given (training command, data, time, ...).
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise VssegError(f"{out_dir} is not empty; pass --overwrite to replace it or choose another --out")
+    model = model.cpu().eval()
+    specs = graph_specs(model)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        modules = {"low": _Low(model).eval(), "high": _High(model).eval(), "full": _Full(model).eval()}
+        for name, spec in specs.items():
+            _export_graph(modules[name], spec, staging / spec.file, opset)
+        torch.save(model.inference_state_dict(), staging / WEIGHTS)
+        parity = _parity(model, specs, staging, parity_frames)
+        files = [spec.file for spec in specs.values()] + [WEIGHTS]
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "vsseg_version": __version__,
+            "architecture": model.config.to_json(),
+            "input": {"height": model.config.input_size[0], "width": model.config.input_size[1],
+                      "layout": "NCHW", "dtype": "float32", "range": "RGB 0..255",
+                      "mean": list(model.config.mean), "std": list(model.config.std)},
+            "classes": [{"train_id": c.train_id, "label_id": c.label_id, "name": c.name,
+                         "color": list(c.color)} for c in TRAIN_CLASSES],
+            "ignore_id": IGNORE_ID,
+            "graphs": {n: s.to_json() for n, s in specs.items()},
+            "onnx_opset": opset,
+            "parameters": int(sum(v.numel() for v in model.inference_state_dict().values()
+                                  if v.is_floating_point())),
+            "parity": parity,
+            "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "provenance": provenance,
+            "sha256": {f: sha256_file(staging / f) for f in files},
+        }
+        (staging / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Bundle.load(out_dir)

@@ -1,0 +1,130 @@
+"""PSPNet-style segmentation network with the seam the temporal method needs.
+
+    image (N, 3, H, W) float32 RGB 0..255
+      -> forward_low   -> low  (N, C_low, H/4, W/4)       cheap: stem + layer1, every frame
+      -> forward_high  -> deep (N, C_deep, H/os, W/os)    expensive: layer2..4 + PPM + 3x3 conv
+      -> classify      -> logits (N, classes, H, W)       1x1 conv + bilinear upsampling
+
+Normalisation constants are buffers, so every exported graph carries them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsseg_core.labels import NUM_CLASSES
+from vsseg_core.model.ppm import PyramidPooling
+from vsseg_core.model.resnet import ResNet
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a PSPNet; stored in model.json so a bundle can be rebuilt exactly."""
+
+    backbone: str = "resnet18"
+    width: float = 0.5
+    output_stride: int = 8
+    bins: tuple[int, ...] = (1, 2, 3, 6)
+    head_channels: int = 128
+    input_size: tuple[int, int] = (256, 512)
+    """(H, W) pixels the network (and its pyramid pooling) is built for."""
+    num_classes: int = NUM_CLASSES
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    aux_head: bool = field(default=True, compare=False)
+    """Auxiliary layer3 head for training only; never exported."""
+
+    def __post_init__(self) -> None:
+        height, width = self.input_size
+        if height % 32 or width % 32 or height <= 0 or width <= 0:
+            raise ValueError(f"input size {height}x{width}: both sides must be positive multiples "
+                             "of 32, e.g. 256x512")
+
+    @property
+    def feature_size(self) -> tuple[int, int]:
+        """(h, w) of the deep features."""
+        return self.input_size[0] // self.output_stride, self.input_size[1] // self.output_stride
+
+    @property
+    def low_size(self) -> tuple[int, int]:
+        """(h, w) of the low-level features (stride 4)."""
+        return self.input_size[0] // 4, self.input_size[1] // 4
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("aux_head")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelConfig":
+        tuples = {k: tuple(data[k]) for k in ("bins", "input_size", "mean", "std") if k in data}
+        return cls(**{**data, **tuples, "aux_head": False})
+
+
+def _conv_bn_relu(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False),
+                         nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+
+
+class PSPNet(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1))
+        self.backbone = ResNet(depth=config.backbone, width=config.width,
+                               output_stride=config.output_stride)
+        ch = self.backbone.channels
+        self.ppm = PyramidPooling(ch.high, bins=config.bins, feature_size=config.feature_size)
+        self.head = nn.Sequential(_conv_bn_relu(self.ppm.out_channels, config.head_channels, 3),
+                                  nn.Dropout2d(0.1))
+        self.classifier = nn.Conv2d(config.head_channels, config.num_classes, 1)
+        self.aux = None
+        if config.aux_head:
+            self.aux = nn.Sequential(_conv_bn_relu(ch.mid, max(32, ch.mid // 4), 3), nn.Dropout2d(0.1),
+                                     nn.Conv2d(max(32, ch.mid // 4), config.num_classes, 1))
+
+    @property
+    def low_channels(self) -> int:
+        return self.backbone.channels.low
+
+    def forward_low(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB 0..255 -> low-level features (N, C_low, H/4, W/4)."""
+        return self.backbone.forward_low((image - self.mean) / self.std)
+
+    def _high(self, low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mid, top = self.backbone.forward_high(low)
+        return mid, self.head(self.ppm(top))
+
+    def forward_high(self, low: torch.Tensor) -> torch.Tensor:
+        """Low-level features -> deep features (N, head_channels, H/os, W/os)."""
+        return self._high(low)[1]
+
+    def classify(self, deep: torch.Tensor) -> torch.Tensor:
+        """Deep features -> logits (N, classes, H, W) at the input resolution."""
+        return F.interpolate(self.classifier(deep), size=self.config.input_size, mode="bilinear",
+                             align_corners=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) float RGB 0..255 -> logits (N, classes, H, W)."""
+        return self.classify(self.forward_high(self.forward_low(image)))
+
+    def forward_train(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits and auxiliary logits (from layer3; None without the aux head), both (N, classes, H, W)."""
+        mid, deep = self._high(self.forward_low(image))
+        aux = None
+        if self.aux is not None:
+            aux = F.interpolate(self.aux(mid), size=self.config.input_size, mode="bilinear",
+                                align_corners=False)
+        return self.classify(deep), aux
+
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights without the training-only auxiliary head."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("aux.")}

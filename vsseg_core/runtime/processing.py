@@ -1,0 +1,112 @@
+"""Pre- and post-processing shared by every backend.
+
+    Preprocessor:  RGB (h, w, 3) uint8 -> image (1, 3, H, W) float32 RGB 0..255, Geometry
+    postprocess:   logits (1, C, H, W) float32, Geometry -> trainIds (h, w) uint8,
+                   confidence (h, w) float32 in [0, 1]
+
+Frames whose aspect ratio matches the network's (within 1%) are resized; others are
+letterboxed (scaled to fit, centred, padded with grey 114) and the padding is cropped away
+again before the labels are brought back to the source resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+PAD_VALUE = 114
+"""Grey level (all three channels) of letterbox padding."""
+ASPECT_TOLERANCE = 0.01
+"""Relative aspect-ratio difference up to which a frame is simply resized."""
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where a source frame lies in the network input.
+
+    ``source_size``: (h, w) pixels of the frame; ``input_size``: (H, W) pixels of the network
+    input; ``content``: (top, left, height, width) pixels of the frame inside the input (the
+    whole input unless letterboxed).
+    """
+
+    source_size: tuple[int, int]
+    input_size: tuple[int, int]
+    content: tuple[int, int, int, int]
+
+    @property
+    def letterboxed(self) -> bool:
+        return self.content != (0, 0, *self.input_size)
+
+
+def _resize(image: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``image`` resized to (h, w) = ``size``; returned unchanged if it already has that size."""
+    if image.shape[:2] == size:
+        return image
+    return cv2.resize(image, (size[1], size[0]), interpolation=interpolation)
+
+
+class Preprocessor:
+    """Turns frames into network inputs of one fixed size."""
+
+    def __init__(self, input_size: tuple[int, int]) -> None:
+        """``input_size``: (H, W) pixels the network expects (``Bundle.input_size``)."""
+        height, width = input_size
+        if height <= 0 or width <= 0:
+            raise ValueError(f"input size must be positive, got {input_size}")
+        self.input_size = (int(height), int(width))
+
+    def geometry(self, source_size: tuple[int, int]) -> Geometry:
+        """The placement of a (h, w) frame: full input if the aspect matches, else letterbox."""
+        (h, w), (big_h, big_w) = source_size, self.input_size
+        if abs((w / h) / (big_w / big_h) - 1.0) <= ASPECT_TOLERANCE:
+            return Geometry((h, w), self.input_size, (0, 0, big_h, big_w))
+        scale = min(big_h / h, big_w / w)
+        content_h = min(big_h, max(1, round(h * scale)))
+        content_w = min(big_w, max(1, round(w * scale)))
+        box = ((big_h - content_h) // 2, (big_w - content_w) // 2, content_h, content_w)
+        return Geometry((h, w), self.input_size, box)
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, Geometry]:
+        """RGB (h, w, 3) uint8 (or grey (h, w) uint8, replicated to three channels) ->
+        (image (1, 3, H, W) float32 RGB 0..255, Geometry). Raises ValueError for anything else."""
+        if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or not (
+                rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 3)) or 0 in rgb.shape:
+            shape, dtype = getattr(rgb, "shape", None), getattr(rgb, "dtype", type(rgb).__name__)
+            raise ValueError(f"expected an RGB (h, w, 3) or grey (h, w) uint8 image, got shape "
+                             f"{shape} dtype {dtype}; convert it first (e.g. drop alpha)")
+        if rgb.ndim == 2:
+            rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+        geometry = self.geometry(rgb.shape[:2])
+        top, left, content_h, content_w = geometry.content
+        shrinking = content_h * content_w < rgb.shape[0] * rgb.shape[1]
+        content = _resize(rgb, (content_h, content_w),
+                          cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        image = np.full((1, 3, *self.input_size), PAD_VALUE, dtype=np.float32)
+        image[0, :, top:top + content_h, left:left + content_w] = content.transpose(2, 0, 1)
+        return image, geometry
+
+
+def postprocess(logits: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (1, C, H, W) float32 -> (trainIds (h, w) uint8, confidence (h, w) float32).
+
+    Confidence is the largest softmax probability, in [0, 1]. Both are computed on the content
+    box at network resolution, then resized to the source (h, w): labels nearest-neighbour,
+    confidence bilinear. Non-finite logits are clamped, so outputs never hold NaN.
+    """
+    if logits.ndim != 4 or logits.shape[0] != 1 or logits.shape[2:] != geometry.input_size:
+        raise ValueError(f"expected logits (1, C, {geometry.input_size[0]}, "
+                         f"{geometry.input_size[1]}), got {logits.shape}")
+    top, left, height, width = geometry.content
+    scores = logits[0, :, top:top + height, left:left + width].astype(np.float32, copy=False)
+    if not np.isfinite(scores).all():
+        scores = np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float32).max,
+                               neginf=np.finfo(np.float32).min)
+    labels = scores.argmax(axis=0).astype(np.uint8)
+    with np.errstate(over="ignore"):
+        shifted = scores - scores.max(axis=0, keepdims=True)
+    confidence = (1.0 / np.exp(shifted).sum(axis=0)).astype(np.float32)
+    labels = _resize(labels, geometry.source_size, cv2.INTER_NEAREST)
+    confidence = _resize(confidence, geometry.source_size, cv2.INTER_LINEAR)
+    return labels, np.clip(confidence, 0.0, 1.0, out=confidence)

@@ -1,0 +1,79 @@
+"""PyTorch backend: rebuilds the PSPNet from the bundle's model.json and weights.pt.
+
+Graphs map to the network's seam: ``low`` -> forward_low, ``high`` -> forward_high + classify,
+``full`` -> forward. fp16 runs on CUDA only; "auto" precision means fp16 on CUDA, fp32 on CPU.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import torch
+
+from vsseg_core.bundle import WEIGHTS, Bundle, BundleError
+from vsseg_core.model.pspnet import PSPNet
+from vsseg_core.runtime.base import Backend, BackendError, resolve_device
+
+_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def load_model(bundle: Bundle) -> PSPNet:
+    """The bundle's network in eval mode on the CPU, fp32; BundleError if weights.pt is unusable."""
+    path = bundle.path(WEIGHTS)
+    model = PSPNet(bundle.config)
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+    except FileNotFoundError as exc:
+        raise BundleError(f"{path} is missing; re-create the bundle with `vsseg export`") from exc
+    except (RuntimeError, EOFError, pickle.UnpicklingError, TypeError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(f"{path} is corrupt or does not match model.json ({reason}); "
+                          "re-create the bundle with `vsseg export`") from exc
+    return model.eval()
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, bundle: Bundle, *, device: str = "auto", precision: str = "fp32") -> None:
+        super().__init__(bundle, device=device, precision=precision)
+        self.device = resolve_device(device, cuda_available=torch.cuda.is_available(),
+                                     backend=self.name)
+        on_cuda = self.device.startswith("cuda")
+        if precision == "auto":
+            precision = "fp16" if on_cuda else "fp32"
+        if precision not in _DTYPES:
+            raise BackendError(f"precision {precision!r} is not one of auto, {', '.join(_DTYPES)}")
+        if precision == "fp16" and not on_cuda:
+            raise BackendError("fp16 needs CUDA; use precision fp32 (or auto) on the CPU")
+        self.precision = precision
+        self._dtype = _DTYPES[precision]
+        self._model: PSPNet | None = load_model(bundle).to(self.device, self._dtype)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(array).to(self.device, self._dtype)
+
+    @staticmethod
+    def _numpy(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.float().cpu().numpy()
+
+    def _run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        model = self._model
+        assert model is not None  # Backend.run refuses closed backends
+        with torch.inference_mode():
+            if graph == "low":
+                outputs = {"low": model.forward_low(self._tensor(inputs["image"]))}
+            elif graph == "high":
+                deep = model.forward_high(self._tensor(inputs["low"]))
+                outputs = {"deep": deep, "logits": model.classify(deep)}
+            elif graph == "full":
+                outputs = {"logits": model(self._tensor(inputs["image"]))}
+            else:
+                raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
+            return {name: self._numpy(value) for name, value in outputs.items()}
+
+    def _release(self) -> None:
+        self._model = None
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()

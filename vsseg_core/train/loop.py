@@ -1,0 +1,191 @@
+"""The training loop: cross-entropy (ignore 255) + auxiliary loss, AdamW with warm-up and
+poly learning rate, checkpoints with exact resume, progress bar, validation mIoU."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.errors import VssegError
+from vsseg_core.labels import CLASS_NAMES, IGNORE_ID
+from vsseg_core.metrics import ConfusionMatrix
+from vsseg_core.model.pspnet import ModelConfig, PSPNet
+from vsseg_core.train.data import TrainBatches, class_weights, labelled_frames, make_sample
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (with the data, it determines the weights)."""
+
+    data: str
+    split: str = "train"
+    val_data: str | None = None
+    val_split: str = "val"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    iterations: int = 2000
+    batch_size: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 100
+    aux_weight: float = 0.4
+    class_weight_power: float = 0.5
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise VssegError(f"--{name.replace('_', '-')} must be >= 1")
+        if self.lr <= 0:
+            raise VssegError("--lr must be > 0")
+
+
+def learning_rate(config: TrainConfig, iteration: int) -> float:
+    """Linear warm-up, then poly (power 0.9) decay to 0 at ``config.iterations``."""
+    if iteration < config.warmup:
+        return config.lr * (iteration + 1) / config.warmup
+    progress = (iteration - config.warmup) / max(1, config.iterations - config.warmup)
+    return config.lr * (1 - min(progress, 1.0)) ** 0.9
+
+
+def machine_description(device: torch.device) -> str:
+    cpu = platform.processor() or platform.machine()
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA), {os.cpu_count()} CPU cores"
+    return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+
+
+@torch.no_grad()
+def evaluate(model: PSPNet, dataset: CityscapesDataset, device: torch.device,
+             limit: int | None = None) -> ConfusionMatrix:
+    """mIoU of ``model`` on the labelled frames of ``dataset`` (frames resized to the model's
+    input size, predictions resized back to the label size with nearest neighbour)."""
+    import cv2
+
+    model.eval()
+    confusion = ConfusionMatrix()
+    frames = labelled_frames(dataset)[:limit]
+    for record in tqdm(frames, desc="validation", unit="frame", mininterval=2.0, leave=False):
+        gt = record.load_labels()
+        assert gt is not None
+        image, _ = make_sample(record.load_image(), gt, model.config.input_size, np.random.default_rng(0), None)
+        logits = model(torch.from_numpy(image)[None].to(device))
+        pred = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
+        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
+        confusion.update(pred, gt)
+    return confusion
+
+
+def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
+          stop_after: int | None = None, progress: bool = True, command: str = ""
+          ) -> tuple[PSPNet, dict | None]:
+    """Train, checkpointing into ``run_dir``; returns the model and its provenance record.
+
+    ``stop_after`` ends the run after that iteration with a checkpoint (provenance None), so
+    long trainings can run in slices and continue with ``resume``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / CHECKPOINT
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(config.seed)
+    frames = labelled_frames(CityscapesDataset(config.data, config.split))
+    val = CityscapesDataset(config.val_data, config.val_split) if config.val_data else None
+    model = PSPNet(config.model).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start, seconds = 0, 0.0
+    if resume:
+        if not ckpt_path.is_file():
+            raise VssegError(f"--resume: {ckpt_path} does not exist; start without --resume")
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["config"] != asdict(config):
+            raise VssegError(f"--resume: {ckpt_path} was written with other options; use the same "
+                             "options or a new --out")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped
+        start, seconds = state["iteration"], state["seconds"]
+    elif ckpt_path.exists():
+        raise VssegError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
+    weights = class_weights(frames, config.class_weight_power).to(device)
+    batches = TrainBatches(frames, config.model.input_size, config.batch_size, config.seed)
+    log = open(run_dir / "train_log.jsonl", "a")
+    bar = tqdm(total=config.iterations, initial=start, desc="vsseg train", unit="it",
+               disable=not progress, mininterval=2.0)
+    model.train()
+    end = config.iterations if stop_after is None else min(stop_after, config.iterations)
+    for iteration in range(start, end):
+        tic = time.perf_counter()
+        images, labels = batches.batch(iteration)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(config, iteration)
+        logits, aux = model.forward_train(images.to(device))
+        loss = F.cross_entropy(logits, labels.to(device), weight=weights, ignore_index=IGNORE_ID)
+        if aux is not None:
+            loss = loss + config.aux_weight * F.cross_entropy(aux, labels.to(device), weight=weights,
+                                                              ignore_index=IGNORE_ID)
+        if not torch.isfinite(loss):
+            raise VssegError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seconds += time.perf_counter() - tic
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{learning_rate(config, iteration):.1e}")
+        log.write(json.dumps({"iteration": iteration + 1, "loss": round(loss.item(), 5),
+                              "seconds": round(seconds, 1)}) + "\n")
+        if (iteration + 1) % config.checkpoint_every == 0 or iteration + 1 == end:
+            _save(ckpt_path, model, optimizer, config, iteration + 1, seconds)
+    bar.close()
+    log.close()
+    if end < config.iterations:
+        return model.eval(), None
+    provenance = {
+        "command": command,
+        "train_config": asdict(config),
+        "training_seconds": round(seconds, 1),
+        "machine": machine_description(device),
+        "data": _data_description(config.data),
+    }
+    if val is not None:
+        confusion = evaluate(model, val, device)
+        provenance["val"] = {
+            "data": _data_description(config.val_data), "split": config.val_split,
+            "miou": confusion.miou(),
+            "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(CLASS_NAMES, confusion.iou())},
+        }
+    model.eval()
+    return model, provenance
+
+
+def _save(path: Path, model: PSPNet, optimizer: torch.optim.Optimizer, config: TrainConfig,
+          iteration: int, seconds: float) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "config": asdict(config), "iteration": iteration, "seconds": seconds,
+                "torch_rng": torch.get_rng_state()}, tmp)
+    tmp.replace(path)
+
+
+def _data_description(root: str | None) -> dict:
+    """The dataset path and, for synthetic data, the generator options from synth.json."""
+    if root is None:
+        return {}
+    manifest = Path(root) / "synth.json"
+    info: dict = {"path": str(root)}
+    if manifest.is_file():
+        synth = json.loads(manifest.read_text())
+        info["synth"] = {"generator": synth.get("generator"), "config": synth.get("config")}
+    return info
