@@ -20,13 +20,16 @@ $(STAMP): requirements.txt setup.py
 
 demo: setup
 	$(VENV)/bin/vsseg synth --out $(DEMO_DIR)/synth --sequences 1 --frames 30 --size 256x512 \
-		--seed 1 --overwrite --preview $(DEMO_DIR)/synth_preview.png
+		--seed 2026 --overwrite --preview $(DEMO_DIR)/synth_preview.png
+	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite \
+		--preview $(DEMO_DIR)/segment_preview.png
 
 test: setup
 	$(PY) -m pytest
 
 bench: setup
 	$(PY) benchmarks/synth_bench.py
+	$(PY) benchmarks/model_bench.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

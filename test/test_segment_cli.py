@@ -68,8 +68,12 @@ def test_cityscapes_layout_with_labels(cli, tiny_bundle: Path, tmp_path: Path) -
     made = cli("synth", "--out", data, "--sequences", "1", "--frames", "3", "--size", "64x128",
                "--quiet")
     assert made.returncode == 0, made.stderr
-    result = cli("segment", "--model", tiny_bundle, "--input", data, "--out", out, "--quiet")
+    preview = tmp_path / "preview.png"
+    result = cli("segment", "--model", tiny_bundle, "--input", data, "--out", out, "--quiet",
+                 "--preview", preview)
     assert result.returncode == 0, result.stderr
+    # 3 frames, each row: frame | prediction | ground truth, 512 px wide tiles of a 1:2 frame
+    assert _read(preview).shape == (3 * 256, 3 * 512, 3)
     stems = sorted(p.name[: -len("_leftImg8bit.png")]
                    for p in (data / "leftImg8bit_sequence").rglob("*_leftImg8bit.png"))
     assert len(stems) == 3

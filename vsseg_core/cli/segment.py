@@ -29,10 +29,12 @@ from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.base import DEVICES, Backend
 from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.runtime.segmenter import STAGES, FrameSegmenter, SegmentResult
+from vsseg_core.visualize import contact_sheet, overlay, write_png_atomic
 
 NAME = "segment"
 HELP = "segment images, a video or a Cityscapes-layout dataset with a model bundle"
 SUMMARY = "summary.json"
+PREVIEW_FRAMES = 6
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference backend (default %(default)s)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="device; auto uses CUDA when available (default %(default)s)")
+    parser.add_argument("--preview", type=Path, metavar="FILE.png",
+                        help=f"also write a contact sheet of {PREVIEW_FRAMES} frames: frame | prediction | "
+                             "ground truth (or overlay when there is none)")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -106,7 +111,11 @@ def _table(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _check_out(args.out, args.overwrite)
+    if args.preview is not None and args.preview.suffix.lower() != ".png":
+        raise ConfigError(f"--preview {args.preview}: must end in .png")
     source = open_frames(args.input)
+    picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
+    shown: list[tuple[str, list[np.ndarray]]] = []
     bundle = _load_bundle(args.model)
     scores, labelled, timings, stems = ConfusionMatrix(), 0, [], set()
     with create_backend(args.backend, bundle, device=args.device) as backend:
@@ -126,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
                 if frame.labels is not None:
                     scores.update(result.labels, frame.labels)
                     labelled += 1
+                if args.preview is not None and frame.index in picks:
+                    truth = colorize(frame.labels) if frame.labels is not None else overlay(frame.rgb, result.labels)
+                    shown.append((frame.stem, [frame.rgb, colorize(result.labels), truth]))
                 bar.update(1)
     if not timings:
         raise VssegError(f"input {args.input} produced no frames; check the path")
@@ -133,4 +145,7 @@ def run(args: argparse.Namespace) -> int:
     (args.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     print(_table(summary))
     print(f"wrote {len(timings)} frames to {args.out}")
+    if shown:
+        write_png_atomic(args.preview, contact_sheet(shown))
+        print(f"preview: {args.preview}")
     return 0

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from vsseg_core.errors import ConfigError
 from vsseg_core.synth.config import SynthConfig, parse_size
 from vsseg_core.synth.generator import SynthFrame, generate
-from vsseg_core.synth.preview import contact_sheet, write_png_atomic
+from vsseg_core.labels import colorize, label_ids_to_train_ids
+from vsseg_core.visualize import contact_sheet, overlay, write_png_atomic
 
 NAME = "synth"
 HELP = "generate synthetic Cityscapes-style driving video with labels"
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.preview is not None and args.preview.suffix.lower() != ".png":
         raise ConfigError(f"--preview {args.preview}: must end in .png")
     picks = {round(i * (config.frames - 1) / max(1, PREVIEW_FRAMES - 1)) for i in range(PREVIEW_FRAMES)}
-    shown: list[tuple[str, object, object]] = []
+    shown: list[tuple[str, list]] = []
     bars: list[tqdm] = []  # opened at the first frame, after the output directory was accepted
 
     def on_frame(item: SynthFrame) -> None:
@@ -82,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
                              disable=args.quiet, desc="vsseg synth", mininterval=1.0))
         bars[0].update(1)
         if args.preview is not None and item.fid.seq < PREVIEW_SEQUENCES and item.fid.frame in picks:
-            shown.append((item.fid.stem + (" (cut)" if item.scene_cut else ""), item.rgb, item.label_ids))
+            train_ids = label_ids_to_train_ids(item.label_ids)
+            caption = item.fid.stem + (" (cut)" if item.scene_cut else "")
+            shown.append((caption, [item.rgb, colorize(train_ids), overlay(item.rgb, train_ids)]))
 
     try:
         manifest = generate(config, args.out, overwrite=args.overwrite, on_frame=on_frame)
@@ -93,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
           f"to {args.out} in {manifest['seconds']:.1f} s "
           f"({manifest['frames'] / max(manifest['seconds'], 1e-6):.2f} frames/s)")
     if args.preview is not None:
-        write_png_atomic(args.preview, contact_sheet(shown))  # type: ignore[arg-type]
+        write_png_atomic(args.preview, contact_sheet(shown))
         print(f"preview: {args.preview}")
     return 0

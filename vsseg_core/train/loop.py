@@ -20,7 +20,8 @@ from vsseg_core.errors import VssegError
 from vsseg_core.labels import CLASS_NAMES, IGNORE_ID
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
-from vsseg_core.train.data import TrainBatches, class_weights, labelled_frames, make_sample
+from vsseg_core.runtime.processing import Preprocessor, postprocess
+from vsseg_core.train.data import TrainBatches, class_weights, labelled_frames
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -70,21 +71,18 @@ def machine_description(device: torch.device) -> str:
 @torch.no_grad()
 def evaluate(model: PSPNet, dataset: CityscapesDataset, device: torch.device,
              limit: int | None = None) -> ConfusionMatrix:
-    """mIoU of ``model`` on the labelled frames of ``dataset`` (frames resized to the model's
-    input size, predictions resized back to the label size with nearest neighbour)."""
-    import cv2
-
+    """mIoU of ``model`` on the labelled frames of ``dataset``, with the same pre- and
+    post-processing every runtime backend uses."""
     model.eval()
+    preprocess = Preprocessor(model.config.input_size)
     confusion = ConfusionMatrix()
     frames = labelled_frames(dataset)[:limit]
     for record in tqdm(frames, desc="validation", unit="frame", mininterval=2.0, leave=False):
         gt = record.load_labels()
         assert gt is not None
-        image, _ = make_sample(record.load_image(), gt, model.config.input_size, np.random.default_rng(0), None)
-        logits = model(torch.from_numpy(image)[None].to(device))
-        pred = logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
-        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
-        confusion.update(pred, gt)
+        image, geometry = preprocess(record.load_image())
+        logits = model(torch.from_numpy(image).to(device)).float().cpu().numpy()
+        confusion.update(postprocess(logits, geometry)[0], gt)
     return confusion
 
 
