@@ -20,6 +20,17 @@ def run_cli(*args: str | Path, timeout: float = 300) -> subprocess.CompletedProc
     )
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small networks: one intra-op torch thread is faster and behaves on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def cli():
     """The ``vsseg`` command as a function: ``cli("synth", "--out", d, ...)``."""

@@ -26,13 +26,7 @@ PROVENANCE = {"command": "vsseg train --data d", "data": {"frames": 3}, "note": 
 FILES = {"low.onnx", "high.onnx", "full.onnx", WEIGHTS}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small networks: one intra-op thread is faster and behaves on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(size: tuple[int, int], width: float = 0.25, seed: int = 0) -> PSPNet:

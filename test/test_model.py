@@ -18,13 +18,7 @@ LOW_CHANNELS = {"resnet18": 16, "resnet34": 16, "resnet50": 64}
 """Stride-4 channels at width 0.25 (64 * 0.25, times 4 for bottlenecks)."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: one intra-op thread is faster and behaves on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(**kwargs) -> PSPNet:

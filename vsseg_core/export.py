@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import shutil
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from vsseg_core import __version__
 from vsseg_core.bundle import BUNDLE_FORMAT, MANIFEST, WEIGHTS, Bundle, GraphSpec, sha256_file
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
+from vsseg_core.staging import staged_directory
 from vsseg_core.model.pspnet import PSPNet
 
 OPSET = 17
@@ -119,16 +119,9 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
     The bundle is assembled beside ``out_dir`` and moved into place only when every check
     passed. ``provenance`` goes into model.json as given (training command, data, time, ...).
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise VssegError(f"{out_dir} is not empty; pass --overwrite to replace it or choose another --out")
     model = model.cpu().eval()
     specs = graph_specs(model)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.parent / f".{out_dir.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
+    with staged_directory(out_dir, overwrite=overwrite) as staging:
         modules = {"low": _Low(model).eval(), "high": _High(model).eval(), "full": _Full(model).eval()}
         for name, spec in specs.items():
             _export_graph(modules[name], spec, staging / spec.file, opset)
@@ -155,10 +148,4 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
             "sha256": {f: sha256_file(staging / f) for f in files},
         }
         (staging / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return Bundle.load(out_dir)

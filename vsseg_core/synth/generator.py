@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -15,17 +13,13 @@ import numpy as np
 
 from vsseg_core import __version__
 from vsseg_core.data.layout import ANNOTATED_INDEX, SNIPPET_LENGTH, FrameId, image_path, label_path
-from vsseg_core.errors import VssegError
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.effects import Conditions
 from vsseg_core.synth.frame import FrameRenderer
+from vsseg_core.staging import staged_directory
 from vsseg_core.synth.scene import Scene
 
 MANIFEST = "synth.json"
-
-
-class OutputError(VssegError, ValueError):
-    """The output directory cannot be used; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -74,25 +68,6 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         raise OSError(f"could not write {path}")
 
 
-def _prepare_output(out_dir: Path, overwrite: bool) -> Path:
-    """Check ``out_dir`` and create the staging directory next to it."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir} exists and is not a directory; choose another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise OutputError(f"{out_dir} is not empty; pass --overwrite to replace it or choose another --out")
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = parent / f".{out_dir.name}.partial-{os.getpid()}"
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir()
-    except OSError as exc:
-        raise OutputError(f"cannot write under {parent}: {exc.strerror or exc}; "
-                          "choose a writable --out") from exc
-    return staging
-
-
 def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = False,
              on_frame: Callable[[SynthFrame], None] | None = None) -> dict:
     """Write the dataset to ``out_dir`` and return its manifest (also saved as synth.json).
@@ -101,11 +76,9 @@ def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = Fals
     every frame is written, so an error or Ctrl-C never leaves a partial dataset behind.
     ``on_frame`` is called after each frame (progress bars, previews).
     """
-    out_dir = Path(out_dir)
-    staging = _prepare_output(out_dir, overwrite)
     started = time.perf_counter()
     pixel_counts = np.zeros(256, np.int64)
-    try:
+    with staged_directory(out_dir, overwrite=overwrite) as staging:
         renderer = FrameRenderer(config.height, config.width)
         cuts = 0
         for seq in range(config.sequences):
@@ -127,10 +100,4 @@ def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = Fals
             "seconds": round(time.perf_counter() - started, 2),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staging.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return manifest
