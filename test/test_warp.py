@@ -44,6 +44,7 @@ def test_resize_flow_scales_to_grid_pixels() -> None:
     assert np.allclose(small[0], 2.0) and np.allclose(small[1], -1.0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_warp_exports_to_onnx_gridsample(tmp_path) -> None:
     class Warp(torch.nn.Module):
         def forward(self, features: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
