@@ -5,9 +5,10 @@ AdamW with warm-up and poly learning rate, a checkpoint every --checkpoint-every
 (--resume continues exactly), a progress bar with the loss, and the validation mIoU at the end.
 Deterministic for a given --seed on the same machine. Uses CUDA when present.
 
-example (the shipped model, see docs/benchmarks.md):
-  vsseg train --data data/train --val-data data/val --out runs/default \\
-      --width 0.375 --head-channels 96 --iterations 1500 --export vsseg_core/default_model
+example (how the shipped model was trained, see docs/benchmarks.md):
+  vsseg train --data data/synth_train --val-data data/synth_heldout --out runs/default \\
+      --width 0.375 --head-channels 96 --output-stride 16 --iterations 2400 \\
+      --export runs/default_bundle
 """
 
 from __future__ import annotations
