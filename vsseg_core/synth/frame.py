@@ -11,6 +11,7 @@ from vsseg_core.synth.ground import paint_backdrop, paint_ground, paint_sky
 from vsseg_core.synth.painter import compose_parts, draw_props
 from vsseg_core.synth.parts import label
 from vsseg_core.synth.scene import Scene
+from vsseg_core.synth.seeding import rng_for
 from vsseg_core.synth.textures import fractal_noise
 
 EGO_VEHICLE = label("ego vehicle")
@@ -27,8 +28,7 @@ class FrameRenderer:
     def texture(self, scene: Scene) -> np.ndarray:
         if scene.key not in self._textures:
             self._textures.clear()
-            self._textures[scene.key] = fractal_noise(
-                np.random.Generator(np.random.PCG64(np.random.SeedSequence([*scene.key, 6]))))
+            self._textures[scene.key] = fractal_noise(rng_for(*scene.key, 6))
         return self._textures[scene.key]
 
     def render(self, scene: Scene, t: float, cond: Conditions, rng: np.random.Generator,

@@ -13,11 +13,12 @@ import numpy as np
 
 from vsseg_core import __version__
 from vsseg_core.data.layout import ANNOTATED_INDEX, SNIPPET_LENGTH, FrameId, image_path, label_path
+from vsseg_core.staging import staged_directory
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.effects import Conditions
 from vsseg_core.synth.frame import FrameRenderer
-from vsseg_core.staging import staged_directory
 from vsseg_core.synth.scene import Scene
+from vsseg_core.synth.seeding import rng_for
 
 MANIFEST = "synth.json"
 
@@ -32,17 +33,13 @@ class SynthFrame:
     scene_cut: bool
 
 
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
-
-
 def iter_sequence(config: SynthConfig, seq: int, renderer: FrameRenderer | None = None
                   ) -> Iterator[SynthFrame]:
     """Frames of sequence ``seq`` in order; deterministic in (config, seq)."""
     renderer = renderer or FrameRenderer(config.height, config.width)
     duration = config.frames / config.fps
-    cond = Conditions.random(_rng(config.seed, seq, 5), config)
-    cuts = _rng(config.seed, seq, 7).random(config.frames) < config.cut_rate
+    cond = Conditions.random(rng_for(config.seed, seq, 5), config)
+    cuts = rng_for(config.seed, seq, 7).random(config.frames) < config.cut_rate
     cuts[0] = False
     scene_index, scene_start = 0, 0
 
@@ -56,7 +53,7 @@ def iter_sequence(config: SynthConfig, seq: int, renderer: FrameRenderer | None 
             scene_index, scene_start = scene_index + 1, frame
             scene = make_scene(scene_index)
         t = (frame - scene_start) / config.fps
-        rgb, label_ids = renderer.render(scene, t, cond, _rng(config.seed, seq, 4, frame),
+        rgb, label_ids = renderer.render(scene, t, cond, rng_for(config.seed, seq, 4, frame),
                                          fps=config.fps, jpeg=config.jpeg)
         yield SynthFrame(FrameId(config.city, seq, frame), rgb, label_ids, bool(cuts[frame]))
 

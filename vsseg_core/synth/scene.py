@@ -12,16 +12,13 @@ from vsseg_core.synth.actors import VehicleLook, vehicle_parts
 from vsseg_core.synth.palette import Color, material
 from vsseg_core.synth.parts import label as label_id
 from vsseg_core.synth.road import EgoTrack, Road
+from vsseg_core.synth.seeding import rng_for
 from vsseg_core.synth.traffic import LIFETIME_S, SLOT_S, Agent, TrafficLayout, spawn_slot
 
 CHUNK_M = 24.0
 LANE_M = 3.3
 VIEW_M = 140.0
 """Objects further ahead than this are not drawn (the backdrop stands in for them)."""
-
-
-def _rng(*key: int) -> np.random.Generator:
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class Scene:
 
     def __init__(self, seed: int, index: int, *, turn: float, max_speed: float, lighting: float,
                  duration_s: float) -> None:
-        rng = _rng(seed, index, 1)
+        rng = rng_for(seed, index, 1)
         self.key = (seed, index)
         self.kind = str(rng.choice(["urban", "suburban", "rural"], p=[0.5, 0.3, 0.2]))
         self.road = Road.random(rng, turn)
@@ -107,7 +104,7 @@ class Scene:
 
     # -- static content ------------------------------------------------------------------
     def _build_chunk(self, index: int) -> Chunk:
-        rng = _rng(*self.key, 2, index + 1_000_000)
+        rng = rng_for(*self.key, 2, index + 1_000_000)
         s0 = index * CHUNK_M
         sides: dict[int, ChunkSide] = {}
         props: list[P.Prop] = []
@@ -162,7 +159,7 @@ class Scene:
             if slot not in self._slots:
                 t0 = slot * SLOT_S
                 pose = self.track.pose(t0)
-                self._slots[slot] = spawn_slot(_rng(*self.key, 3, slot + 1_000_000), self.traffic,
+                self._slots[slot] = spawn_slot(rng_for(*self.key, 3, slot + 1_000_000), self.traffic,
                                                t0, pose.s, pose.speed)
             alive += self._slots[slot]
         for old in [k for k in self._slots if k < first]:
