@@ -7,6 +7,7 @@ max |logit difference| <= 1e-3 and argmax agreement >= 99.9%, otherwise nothing 
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import warnings
 from collections.abc import Sequence
@@ -19,11 +20,20 @@ import torch
 from torch import nn
 
 from vsseg_core import __version__
-from vsseg_core.bundle import BUNDLE_FORMAT, MANIFEST, WEIGHTS, Bundle, GraphSpec, sha256_file
+from vsseg_core.bundle import (
+    BUNDLE_FORMAT,
+    MANIFEST,
+    WEIGHTS,
+    Bundle,
+    GraphSpec,
+    sha256_file,
+)
+from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
-from vsseg_core.staging import staged_directory
 from vsseg_core.model.pspnet import PSPNet
+from vsseg_core.runtime.processing import Preprocessor
+from vsseg_core.staging import staged_directory
 
 OPSET = 17
 MAX_LOGIT_DIFF = 1e-3
@@ -79,13 +89,22 @@ def _export_graph(module: nn.Module, spec: GraphSpec, path: Path, opset: int) ->
     onnx.checker.check_model(onnx.load(str(path)), full_check=True)
 
 
+def sample_frames(root: str | Path, split: str, count: int = 2) -> list[np.ndarray]:
+    """The first ``count`` frames ((H, W, 3) uint8 RGB) of a Cityscapes-layout dataset, for the
+    parity check."""
+    records = itertools.islice(CityscapesDataset(root, split).frames(), count)
+    return [record.load_image() for record in records]
+
+
 def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
             frames: Sequence[np.ndarray]) -> dict:
-    """Compare ORT with PyTorch on random images and ``frames`` ((H, W, 3) uint8 at input size)."""
+    """Compare ORT with PyTorch on random images and ``frames`` ((H, W, 3) uint8 RGB of any
+    size, prepared as every backend prepares them)."""
     rng = np.random.default_rng(0)
     h, w = model.config.input_size
+    preprocess = Preprocessor(model.config.input_size)
     images = [rng.uniform(0, 255, (1, 3, h, w)).astype(np.float32) for _ in range(2)]
-    images += [np.ascontiguousarray(f.transpose(2, 0, 1)[None].astype(np.float32)) for f in frames]
+    images += [preprocess(frame)[0] for frame in frames]
     sessions = {n: ort.InferenceSession(str(root / s.file), providers=["CPUExecutionProvider"])
                 for n, s in specs.items()}
     worst = {"max_logit_diff": 0.0, "min_argmax_agreement": 1.0, "frames": len(images)}

@@ -1,9 +1,9 @@
-"""Pictures for people: colour overlays and contact sheets, written atomically as PNG."""
+"""Pictures for people: colour overlays and contact sheets (write them with
+``vsseg_core.image_io.write_png_atomic``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,15 +34,3 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], tile_width: 
     width = max(line.shape[1] for line in lines)
     lines = [np.pad(line, ((0, 0), (0, width - line.shape[1]), (0, 0))) for line in lines]
     return np.concatenate(lines, axis=0)
-
-
-def write_png_atomic(path: str | Path, rgb: np.ndarray) -> None:
-    """Write an RGB image as PNG via a temporary file, so readers never see half a file."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: pictures are written as .png files")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
-        raise OSError(f"could not write {path}")
-    tmp.replace(path)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from vsseg_core.cli.train import PROVENANCE, parity_frames
+from vsseg_core.cli.train import PROVENANCE
 from vsseg_core.errors import VssegError
-from vsseg_core.export import OPSET, export_bundle
+from vsseg_core.export import OPSET, export_bundle, sample_frames
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
 
 NAME = "export"
@@ -41,10 +41,8 @@ def load_checkpoint(path: Path) -> PSPNet:
         raise VssegError(f"checkpoint {path} does not exist; pass the checkpoint.pt written by vsseg train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        model_config = dict(state["config"]["model"])
-        model = PSPNet(ModelConfig(**{**model_config, **{k: tuple(model_config[k]) for k in
-                                                         ("bins", "input_size", "mean", "std")}}))
-        model.load_state_dict(state["model"])
+        model = PSPNet(ModelConfig.from_json(state["config"]["model"]))  # no training-only aux head
+        model.load_state_dict({k: v for k, v in state["model"].items() if not k.startswith("aux.")})
     except (OSError, RuntimeError, KeyError, TypeError, EOFError, ValueError, AttributeError,
             ImportError, pickle.UnpicklingError) as exc:
         raise VssegError(f"{path} is not a readable vsseg checkpoint ({exc}); re-run vsseg train") from exc
@@ -56,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     provenance_file = args.checkpoint.parent / PROVENANCE
     provenance = json.loads(provenance_file.read_text()) if provenance_file.is_file() else {
         "checkpoint": str(args.checkpoint)}
-    frames = parity_frames(args.data, args.split, model.config.input_size) if args.data else []
+    frames = sample_frames(args.data, args.split) if args.data else []
     bundle = export_bundle(model, args.out, provenance=provenance, parity_frames=frames,
                            opset=args.opset, overwrite=args.overwrite)
     parity = bundle.meta["parity"]

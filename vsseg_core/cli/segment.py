@@ -17,19 +17,19 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
+from vsseg_core.image_io import write_png, write_png_atomic
 from vsseg_core.labels import CLASS_NAMES, colorize
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.base import DEVICES, Backend
 from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.runtime.segmenter import STAGES, FrameSegmenter, SegmentResult
-from vsseg_core.visualize import contact_sheet, overlay, write_png_atomic
+from vsseg_core.visualize import contact_sheet, overlay
 
 NAME = "segment"
 HELP = "segment images, a video or a Cityscapes-layout dataset with a model bundle"
@@ -68,17 +68,11 @@ def _load_bundle(model: Path | None) -> Bundle:
     return Bundle.load(model)
 
 
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    """Write uint8 (h, w) grey or (h, w, 3) BGR pixels; VssegError if the file cannot be written."""
-    if not cv2.imwrite(str(path), np.ascontiguousarray(pixels)):
-        raise VssegError(f"could not write {path}; check free space and permissions of --out")
-
-
 def _save(out: Path, stem: str, result: SegmentResult) -> None:
-    _write_png(out / f"{stem}_labelTrainIds.png", result.labels)
-    _write_png(out / f"{stem}_color.png", colorize(result.labels)[:, :, ::-1])
+    write_png(out / f"{stem}_labelTrainIds.png", result.labels)
+    write_png(out / f"{stem}_color.png", colorize(result.labels))
     confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
-    _write_png(out / f"{stem}_confidence.png", confidence)
+    write_png(out / f"{stem}_confidence.png", confidence)
 
 
 def _summary(backend: Backend, timings: list[dict[str, float]], scores: ConfusionMatrix,

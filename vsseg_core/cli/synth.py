@@ -16,11 +16,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from vsseg_core.cli.args import size_arg
 from vsseg_core.errors import ConfigError
-from vsseg_core.synth.config import SynthConfig, parse_size
-from vsseg_core.synth.generator import SynthFrame, generate
+from vsseg_core.image_io import write_png_atomic
 from vsseg_core.labels import colorize, label_ids_to_train_ids
-from vsseg_core.visualize import contact_sheet, overlay, write_png_atomic
+from vsseg_core.synth.config import SynthConfig
+from vsseg_core.synth.generator import SynthFrame, generate
+from vsseg_core.visualize import contact_sheet, overlay
 
 NAME = "synth"
 HELP = "generate synthetic Cityscapes-style driving video with labels"
@@ -29,19 +31,12 @@ PREVIEW_FRAMES = 4
 PREVIEW_SEQUENCES = 3
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        return parse_size(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = SynthConfig()
     parser.add_argument("--out", required=True, type=Path, help="output dataset directory")
     parser.add_argument("--sequences", type=int, default=d.sequences, help="number of sequences (default %(default)s)")
     parser.add_argument("--frames", type=int, default=d.frames, help="frames per sequence (default %(default)s)")
-    parser.add_argument("--size", type=_size, default=(d.height, d.width), metavar="HxW",
+    parser.add_argument("--size", type=size_arg, default=(d.height, d.width), metavar="HxW",
                         help="frame size, H:W = 1:2, H a multiple of 32 (default 1024x2048)")
     parser.add_argument("--split", default=d.split, help="split folder name (default %(default)s)")
     parser.add_argument("--city", default=d.city, help="city name used in file names (default %(default)s)")

@@ -19,9 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from vsseg_core.cli.synth import _size
-from vsseg_core.data.cityscapes import CityscapesDataset
-from vsseg_core.export import export_bundle
+from vsseg_core.cli.args import size_arg
+from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.model.pspnet import ModelConfig
 from vsseg_core.train.loop import TrainConfig, train
 
@@ -47,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arch.add_argument("--width", type=float, default=m.width, help="channel width multiplier (default %(default)s)")
     arch.add_argument("--head-channels", type=int, default=m.head_channels, help="default %(default)s")
     arch.add_argument("--output-stride", type=int, default=m.output_stride, choices=[8, 16])
-    arch.add_argument("--size", type=_size, default=m.input_size, metavar="HxW",
+    arch.add_argument("--size", type=size_arg, default=m.input_size, metavar="HxW",
                       help="network input size (default 256x512)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     parser.add_argument("--stop-after", type=int, metavar="N",
@@ -77,22 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if "val" in provenance:
         print(f"validation mIoU: {100 * provenance['val']['miou']:.1f}%")
     if args.export is not None:
-        frames = parity_frames(config.val_data or config.data, config.val_split if config.val_data
-                               else config.split, config.model.input_size)
+        frames = sample_frames(config.val_data or config.data,
+                               config.val_split if config.val_data else config.split)
         bundle = export_bundle(model, args.export, provenance=provenance, parity_frames=frames,
                                overwrite=args.overwrite)
         print(f"exported bundle to {bundle.root} (parity: max |logit diff| "
               f"{bundle.meta['parity']['max_logit_diff']:.1e})")
     return 0
 
-
-def parity_frames(root: str, split: str, size: tuple[int, int], count: int = 2) -> list:
-    """A few real frames, resized to the network input size, for the export parity check."""
-    import cv2
-
-    frames = []
-    for record in CityscapesDataset(root, split).frames():
-        frames.append(cv2.resize(record.load_image(), (size[1], size[0]), interpolation=cv2.INTER_AREA))
-        if len(frames) == count:
-            break
-    return frames

@@ -8,11 +8,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vsseg_core import __version__
-from vsseg_core.data.layout import ANNOTATED_INDEX, SNIPPET_LENGTH, FrameId, image_path, label_path
+from vsseg_core.data.layout import (
+    ANNOTATED_INDEX,
+    SNIPPET_LENGTH,
+    FrameId,
+    image_path,
+    label_path,
+)
+from vsseg_core.image_io import write_png
 from vsseg_core.staging import staged_directory
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.effects import Conditions
@@ -58,13 +64,6 @@ def iter_sequence(config: SynthConfig, seq: int, renderer: FrameRenderer | None 
         yield SynthFrame(FrameId(config.city, seq, frame), rgb, label_ids, bool(cuts[frame]))
 
 
-def _write_png(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = array[..., ::-1] if array.ndim == 3 else array
-    if not cv2.imwrite(str(path), np.ascontiguousarray(data)):
-        raise OSError(f"could not write {path}")
-
-
 def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = False,
              on_frame: Callable[[SynthFrame], None] | None = None) -> dict:
     """Write the dataset to ``out_dir`` and return its manifest (also saved as synth.json).
@@ -80,10 +79,10 @@ def generate(config: SynthConfig, out_dir: str | Path, *, overwrite: bool = Fals
         cuts = 0
         for seq in range(config.sequences):
             for item in iter_sequence(config, seq, renderer):
-                _write_png(image_path(staging, "leftImg8bit_sequence", config.split, item.fid), item.rgb)
-                _write_png(label_path(staging, "gtFine_sequence", config.split, item.fid), item.label_ids)
+                write_png(image_path(staging, "leftImg8bit_sequence", config.split, item.fid), item.rgb)
+                write_png(label_path(staging, "gtFine_sequence", config.split, item.fid), item.label_ids)
                 if item.fid.frame % SNIPPET_LENGTH == ANNOTATED_INDEX:
-                    _write_png(label_path(staging, "gtFine", config.split, item.fid), item.label_ids)
+                    write_png(label_path(staging, "gtFine", config.split, item.fid), item.label_ids)
                 pixel_counts += np.bincount(item.label_ids.ravel(), minlength=256)
                 cuts += item.scene_cut
                 if on_frame is not None:
