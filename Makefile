@@ -21,7 +21,7 @@ $(STAMP): requirements.txt setup.py
 demo: setup
 	$(VENV)/bin/vsseg synth --out $(DEMO_DIR)/synth --sequences 1 --frames 30 --size 256x512 \
 		--seed 2026 --overwrite --preview $(DEMO_DIR)/synth_preview.png
-	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite \
+	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite --policy adaptive \
 		--preview $(DEMO_DIR)/segment_preview.png
 
 test: setup

@@ -40,3 +40,28 @@ def test_backends_agree_and_the_model_segments_unseen_frames() -> None:
             assert np.isfinite(a.confidence).all()
             scores.update(a.labels, label_ids_to_train_ids(item.label_ids))
     assert scores.miou() > 0.25, scores.miou()
+
+
+def test_shipped_model_propagates() -> None:
+    """The shipped bundle carries prop.onnx and the calibrated keyframe rules, and adaptive
+    streaming stays close to per-frame segmentation on unseen frames."""
+    from vsseg_core.temporal.video import VideoSegmenter
+
+    bundle = Bundle.load()
+    temporal = bundle.temporal
+    assert temporal is not None and "prop" in bundle.graphs
+    assert temporal["default_threshold"] > 0 and temporal["calibration"]["pairs"] >= 100
+    assert bundle.meta["provenance"]["propagation"]["command"].startswith("vsseg train-propagation")
+    config = SynthConfig(sequences=1, frames=6, height=256, width=512, seed=434343)
+    frames = list(iter_sequence(config, 0))
+    with create_backend("onnxruntime", bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:3") as video:
+        single = FrameSegmenter(bundle, backend)
+        for index, item in enumerate(frames):
+            result = video.step(item.rgb, index / config.fps)
+            reference = single.segment(item.rgb).labels
+            agreement = (result.labels == reference).mean()
+            if result.keyframe:
+                assert agreement >= 0.999
+            else:  # propagated one or two frames: most pixels keep the full network's label
+                assert agreement >= 0.7, agreement

@@ -49,11 +49,20 @@ def test_adaptive_uses_deviation_and_max_interval() -> None:
 def test_time_jumps_and_scene_cuts_force_keyframes() -> None:
     scheduler = KeyframeScheduler(FixedInterval(100), max_gap_s=0.2, cut_deviation=5.0)
     stamps = [0.0, 0.06, 0.12, 0.05, 0.11, 0.9, 0.96, 1.02]
-    deviations = [None, 0.1, 0.1, 0.1, 0.1, 0.1, 9.0, 0.1]
-    reasons = [scheduler.decide(s, d).reason for s, d in zip(stamps, deviations)]
+    changes = [None, 0.1, 0.1, 0.1, 0.1, 0.1, 9.0, 0.1]
+    reasons = [scheduler.decide(s, 0.0 if c else None, c).reason for s, c in zip(stamps, changes)]
     assert reasons == ["first_frame", "interval", "interval", "time_jump", "interval",
                        "time_jump", "scene_cut", "interval"]
     assert scheduler.frames_since_keyframe == 1
+
+
+def test_scene_cuts_are_judged_frame_to_frame_not_against_the_keyframe() -> None:
+    """Slow drift far from the keyframe is not a cut; a sudden change between frames is."""
+    scheduler = KeyframeScheduler(FixedInterval(100), cut_deviation=0.5)
+    assert scheduler.decide(0.0, None).reason == "first_frame"
+    assert scheduler.decide(0.05, 3.0, 0.1) == Decision(False, "interval")
+    assert scheduler.decide(0.10, 3.0, None) == Decision(False, "interval")
+    assert scheduler.decide(0.15, 3.0, 0.6) == Decision(True, "scene_cut")
 
 
 def test_reset_starts_a_new_stream() -> None:

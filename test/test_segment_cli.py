@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vsseg_core.labels import colorize
-from vsseg_core.runtime.segmenter import STAGES
+from vsseg_core.temporal.video import STAGES
 
 SUMMARY_KEYS = {"frames", "backend", "device", "precision", "latency_ms", "miou", "per_class_iou"}
 
@@ -46,6 +46,7 @@ def test_image_folder(cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path
                  "--backend", "torch", "--device", "cpu", "--quiet")
     assert result.returncode == 0, result.stderr
     assert "mIoU: n/a (no labels)" in result.stdout
+    assert "no propagation graph: every frame is a keyframe" in result.stdout
     for stem, size in {"a": (48, 96), "b": (90, 120), "c": (100, 300)}.items():
         labels = _read(out / f"{stem}_labelTrainIds.png")
         color = _read(out / f"{stem}_color.png")
@@ -58,8 +59,12 @@ def test_image_folder(cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path
     assert SUMMARY_KEYS <= set(summary)
     assert (summary["frames"], summary["backend"], summary["device"], summary["precision"]) == \
         (3, "torch", "cpu", "fp32")
+    # three sizes: each image is its own stream, so each is a keyframe
+    assert (summary["policy"], summary["keyframe_ratio"]) == ("per_frame", 1.0)
     assert set(summary["latency_ms"]) == set(STAGES)
-    assert all(v["mean"] > 0 and v["p95"] > 0 for v in summary["latency_ms"].values())
+    ran = {"preprocess", "low", "high", "postprocess", "total"}  # per_frame: no flow, no prop
+    assert all(v["mean"] > 0 and v["p95"] > 0 for k, v in summary["latency_ms"].items() if k in ran)
+    assert summary["latency_ms"]["flow"]["mean"] == summary["latency_ms"]["prop"]["mean"] == 0
     assert summary["miou"] is None
 
 
@@ -116,3 +121,31 @@ def test_non_empty_out_needs_overwrite(cli, tiny_bundle: Path, image_folder: Pat
     _assert_one_line_error(cli(*args), str(out), "--overwrite")
     assert cli(*args, "--overwrite").returncode == 0
     assert (out / "a_labelTrainIds.png").is_file() and (out / "keep.txt").read_text() == "mine"
+
+
+def test_default_policy_is_adaptive_with_the_shipped_model(cli, tmp_path: Path) -> None:
+    data, out = tmp_path / "synth", tmp_path / "out"
+    made = cli("synth", "--out", data, "--sequences", "1", "--frames", "4", "--size", "256x512",
+               "--seed", "99", "--quiet")
+    assert made.returncode == 0, made.stderr
+    result = cli("segment", "--input", data, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["policy"].startswith("adaptive:") and 0 < summary["keyframe_ratio"] <= 1
+    assert "policy: adaptive:" in result.stdout and "keyframes: " in result.stdout
+    assert "ms/frame: " in result.stdout
+
+
+@pytest.mark.parametrize("policy", ["adaptive:-1", "fixed:0", "budget:abc", "sometimes"])
+def test_bad_policy(cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path, policy: str) -> None:
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out",
+                 tmp_path / "o", "--policy", policy)
+    assert result.returncode == 2 and policy in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_policy_needing_propagation_on_a_bundle_without_it(cli, tiny_bundle: Path,
+                                                          image_folder: Path, tmp_path: Path) -> None:
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out",
+                 tmp_path / "o", "--policy", "fixed:5", "--quiet")
+    _assert_one_line_error(result, "train-propagation", "per_frame")

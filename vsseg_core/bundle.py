@@ -7,6 +7,11 @@
     high.onnx    low -> deep (1,C_deep,H/os,W/os), logits (1,classes,H,W)
     full.onnx    image -> logits (single-frame network)
     weights.pt   PyTorch state dict (inference weights) for the PyTorch backend
+  after `vsseg train-propagation` (see vsseg_core.model.propagation):
+    prop.onnx       key_deep, key_low, low, flow -> deep, logits (non-keyframes)
+    propagation.pt  the fusion head's state dict for the PyTorch backend
+    model.json "temporal": flow scale, default adaptive threshold, scene-cut deviation, and
+                           the calibration they came from
 
 ``Bundle.load`` checks that every listed file exists and matches its sha256 before anything
 runs, and says which file is wrong and how to fix it.
@@ -25,6 +30,7 @@ from vsseg_core.model.pspnet import ModelConfig
 BUNDLE_FORMAT = "vsseg-bundle/1"
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
+PROPAGATION_WEIGHTS = "propagation.pt"
 DEFAULT_BUNDLE = Path(__file__).resolve().parent / "default_model"
 """The shipped model, used by every command and node parameter when no model is given."""
 
@@ -73,6 +79,11 @@ class Bundle:
     def input_size(self) -> tuple[int, int]:
         """(H, W) pixels every graph expects."""
         return self.config.input_size
+
+    @property
+    def temporal(self) -> dict | None:
+        """model.json "temporal" (None until `vsseg train-propagation` added the prop graph)."""
+        return self.meta.get("temporal") if "prop" in self.graphs else None
 
     def path(self, file: str) -> Path:
         return self.root / file

@@ -23,6 +23,7 @@ from vsseg_core import __version__
 from vsseg_core.bundle import (
     BUNDLE_FORMAT,
     MANIFEST,
+    PROPAGATION_WEIGHTS,
     WEIGHTS,
     Bundle,
     GraphSpec,
@@ -31,6 +32,7 @@ from vsseg_core.bundle import (
 from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
+from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.processing import Preprocessor
 from vsseg_core.staging import staged_directory
@@ -64,19 +66,37 @@ class _Full(_Low):
         return self.model(image)
 
 
-def graph_specs(model: PSPNet) -> dict[str, GraphSpec]:
-    """Named static shapes of the bundle graphs for ``model``."""
+class _Prop(nn.Module):
+    def __init__(self, model: PSPNet, propagation: FeaturePropagation) -> None:
+        super().__init__()
+        self.model, self.propagation = model, propagation
+
+    def forward(self, key_deep: torch.Tensor, key_low: torch.Tensor, low: torch.Tensor,
+                flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        deep = self.propagation(key_deep, key_low, low, flow)
+        return deep, self.model.classify(deep)
+
+
+def graph_specs(model: PSPNet, *, propagation: bool = False) -> dict[str, GraphSpec]:
+    """Named static shapes of the bundle graphs for ``model`` (with ``prop`` if
+    ``propagation``)."""
     cfg = model.config
     h, w = cfg.input_size
     image = (1, 3, h, w)
     low = (1, model.low_channels, *cfg.low_size)
     deep = (1, cfg.head_channels, *cfg.feature_size)
     logits = (1, cfg.num_classes, h, w)
-    return {
+    specs = {
         "low": GraphSpec("low", "low.onnx", {"image": image}, {"low": low}),
         "high": GraphSpec("high", "high.onnx", {"low": low}, {"deep": deep, "logits": logits}),
         "full": GraphSpec("full", "full.onnx", {"image": image}, {"logits": logits}),
     }
+    if propagation:
+        flow = (1, 2, *cfg.low_size)
+        specs["prop"] = GraphSpec("prop", "prop.onnx",
+                                  {"key_deep": deep, "key_low": low, "low": low, "flow": flow},
+                                  {"deep": deep, "logits": logits})
+    return specs
 
 
 def _export_graph(module: nn.Module, spec: GraphSpec, path: Path, opset: int) -> None:
@@ -96,10 +116,11 @@ def sample_frames(root: str | Path, split: str, count: int = 2) -> list[np.ndarr
     return [record.load_image() for record in records]
 
 
-def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
-            frames: Sequence[np.ndarray]) -> dict:
+def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[str, GraphSpec],
+            root: Path, frames: Sequence[np.ndarray]) -> dict:
     """Compare ORT with PyTorch on random images and ``frames`` ((H, W, 3) uint8 RGB of any
-    size, prepared as every backend prepares them)."""
+    size, prepared as every backend prepares them); ``prop`` propagates each image's features
+    from the previous image's with a random flow."""
     rng = np.random.default_rng(0)
     h, w = model.config.input_size
     preprocess = Preprocessor(model.config.input_size)
@@ -108,6 +129,7 @@ def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
     sessions = {n: ort.InferenceSession(str(root / s.file), providers=["CPUExecutionProvider"])
                 for n, s in specs.items()}
     worst = {"max_logit_diff": 0.0, "min_argmax_agreement": 1.0, "frames": len(images)}
+    previous: tuple[torch.Tensor, torch.Tensor] | None = None
     with torch.no_grad():
         for image in images:
             x = torch.from_numpy(image)
@@ -121,6 +143,17 @@ def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
                      np.abs(logits_high - logits_t).max(), np.abs(logits_full - logits_t).max()]
             agree = min((logits_high.argmax(1) == logits_t.argmax(1)).mean(),
                         (logits_full.argmax(1) == logits_t.argmax(1)).mean())
+            if propagation is not None:
+                key_low, key_deep = previous if previous is not None else (low_t, deep_t)
+                flow = torch.from_numpy(rng.uniform(-4, 4, (1, 2, *model.config.low_size))
+                                        .astype(np.float32))
+                prop_t = model.classify(propagation(key_deep, key_low, low_t, flow)).numpy()
+                prop_o = sessions["prop"].run(["logits"], {
+                    "key_deep": key_deep.numpy(), "key_low": key_low.numpy(),
+                    "low": low_t.numpy(), "flow": flow.numpy()})[0]
+                diffs.append(np.abs(prop_o - prop_t).max())
+                agree = min(agree, (prop_o.argmax(1) == prop_t.argmax(1)).mean())
+                previous = (low_t, deep_t)
             worst["max_logit_diff"] = max(worst["max_logit_diff"], float(max(diffs)))
             worst["min_argmax_agreement"] = min(worst["min_argmax_agreement"], float(agree))
     if worst["max_logit_diff"] > MAX_LOGIT_DIFF or worst["min_argmax_agreement"] < MIN_ARGMAX_AGREEMENT:
@@ -132,21 +165,34 @@ def _parity(model: PSPNet, specs: dict[str, GraphSpec], root: Path,
 
 def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
                   parity_frames: Sequence[np.ndarray] = (), opset: int = OPSET,
-                  overwrite: bool = False) -> Bundle:
+                  overwrite: bool = False, propagation: FeaturePropagation | None = None,
+                  temporal: dict | None = None) -> Bundle:
     """Write and verify a bundle for ``model`` (moved to CPU, eval mode) at ``out_dir``.
 
     The bundle is assembled beside ``out_dir`` and moved into place only when every check
     passed. ``provenance`` goes into model.json as given (training command, data, time, ...).
+    With a trained ``propagation`` the bundle also gets ``prop.onnx`` and its weights, and
+    ``temporal`` (flow scale, default threshold, calibration; see ``train.propagation``) goes
+    into model.json under "temporal".
     """
+    if (propagation is None) != (temporal is None):
+        raise ValueError("propagation and temporal go together: pass both or neither")
     model = model.cpu().eval()
-    specs = graph_specs(model)
+    if propagation is not None:
+        propagation = propagation.cpu().eval()
+    specs = graph_specs(model, propagation=propagation is not None)
     with staged_directory(out_dir, overwrite=overwrite) as staging:
         modules = {"low": _Low(model).eval(), "high": _High(model).eval(), "full": _Full(model).eval()}
+        if propagation is not None:
+            modules["prop"] = _Prop(model, propagation).eval()
         for name, spec in specs.items():
             _export_graph(modules[name], spec, staging / spec.file, opset)
         torch.save(model.inference_state_dict(), staging / WEIGHTS)
-        parity = _parity(model, specs, staging, parity_frames)
         files = [spec.file for spec in specs.values()] + [WEIGHTS]
+        if propagation is not None:
+            torch.save(propagation.state_dict(), staging / PROPAGATION_WEIGHTS)
+            files.append(PROPAGATION_WEIGHTS)
+        parity = _parity(model, propagation, specs, staging, parity_frames)
         meta = {
             "format": BUNDLE_FORMAT,
             "vsseg_version": __version__,
@@ -164,6 +210,7 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
             "parity": parity,
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "provenance": provenance,
+            **({"temporal": temporal} if temporal is not None else {}),
             "sha256": {f: sha256_file(staging / f) for f in files},
         }
         (staging / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")

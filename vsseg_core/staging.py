@@ -49,3 +49,17 @@ def staged_directory(out_dir: str | Path, *, overwrite: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` via a temporary file beside ``path``, so readers never see half of it.
+    Raises OutputError naming the file if it cannot be written."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path") from exc

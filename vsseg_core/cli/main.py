@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from vsseg_core import __version__
-from vsseg_core.cli import export, labels, segment, synth, train
+from vsseg_core.cli import bench, evaluate, export, labels, segment, synth, train, train_propagation
 from vsseg_core.errors import VssegError
 
-SUBCOMMANDS = (synth, train, export, segment, labels)
+SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, labels)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 
 

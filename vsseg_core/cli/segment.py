@@ -1,14 +1,20 @@
-"""Segment images, a video or a Cityscapes-layout dataset frame by frame with a model bundle.
+"""Segment images, a video or a Cityscapes-layout dataset with a model bundle, as a stream.
+
+Frames run through the keyframe policy (--policy, default adaptive): keyframes through the full
+network, other frames by propagating the keyframe's features (see `vsseg eval`). Each sequence
+of a dataset is its own stream; a folder of images or a video is one stream.
 
 For every frame writes, into --out:
   <stem>_labelTrainIds.png   trainIds, uint8 single channel (255 = ignore)
   <stem>_color.png           the labels in Cityscapes colours
   <stem>_confidence.png      largest softmax probability, uint8 (0..255 = 0..1)
-and at the end summary.json: latency per stage (mean and p95, ms/frame) and mIoU over frames
-with ground-truth labels (Cityscapes layout, e.g. `vsseg synth` output).
+and at the end summary.json: policy, keyframe ratio, latency per stage (mean and p95,
+ms/frame) and mIoU over frames with ground-truth labels (Cityscapes layout, e.g. `vsseg synth`
+output).
 
-example:
-  vsseg segment --input data/synth --out out/seg --backend onnxruntime --device cpu
+examples:
+  vsseg segment --input data/synth --out out/seg
+  vsseg segment --input drive.mp4 --out out/drive --policy fixed:5 --backend torch
 """
 
 from __future__ import annotations
@@ -20,15 +26,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
+from vsseg_core.cli.args import load_bundle, policy_arg
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
 from vsseg_core.labels import CLASS_NAMES, colorize
 from vsseg_core.metrics import ConfusionMatrix
-from vsseg_core.runtime.base import DEVICES, Backend
+from vsseg_core.runtime.base import DEVICES
 from vsseg_core.runtime.factory import BACKENDS, create_backend
-from vsseg_core.runtime.segmenter import STAGES, FrameSegmenter, SegmentResult
+from vsseg_core.temporal.video import STAGES, VideoResult, VideoSegmenter
 from vsseg_core.visualize import contact_sheet, overlay
 
 NAME = "segment"
@@ -47,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="inference backend (default %(default)s)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="device; auto uses CUDA when available (default %(default)s)")
+    parser.add_argument("--policy", type=policy_arg,
+                        help="keyframe policy: per_frame, fixed:K, adaptive[:T], budget:MS "
+                             "(default adaptive with the bundle's calibrated threshold; per_frame "
+                             "for a bundle without propagation)")
+    parser.add_argument("--low-latency", action="store_true",
+                        help="answer policy keyframes by propagation while their deep features "
+                             "are computed in a worker thread")
     parser.add_argument("--preview", type=Path, metavar="FILE.png",
                         help=f"also write a contact sheet of {PREVIEW_FRAMES} frames: frame | prediction | "
                              "ground truth (or overlay when there is none)")
@@ -61,29 +74,25 @@ def _check_out(out: Path, overwrite: bool) -> None:
         raise ConfigError(f"--out {out} is not empty; pass --overwrite or choose another --out")
 
 
-def _load_bundle(model: Path | None) -> Bundle:
-    if model is None and not DEFAULT_BUNDLE.is_dir():
-        raise BundleError(f"the shipped model {DEFAULT_BUNDLE} is not installed; pass --model "
-                          "BUNDLE (a directory written by `vsseg export`)")
-    return Bundle.load(model)
-
-
-def _save(out: Path, stem: str, result: SegmentResult) -> None:
+def _save(out: Path, stem: str, result: VideoResult) -> None:
     write_png(out / f"{stem}_labelTrainIds.png", result.labels)
     write_png(out / f"{stem}_color.png", colorize(result.labels))
     confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
     write_png(out / f"{stem}_confidence.png", confidence)
 
 
-def _summary(backend: Backend, timings: list[dict[str, float]], scores: ConfusionMatrix,
-             labelled: int) -> dict:
+def _summary(segmenter: VideoSegmenter, timings: list[dict[str, float]], keyframes: int,
+             scores: ConfusionMatrix, labelled: int) -> dict:
+    backend = segmenter.backend
     latency = {stage: {"mean": float(np.mean([t[stage] for t in timings])),
                        "p95": float(np.percentile([t[stage] for t in timings], 95))}
                for stage in STAGES}
     iou = scores.iou()
     miou = scores.miou() if labelled else float("nan")
     return {"frames": len(timings), "backend": backend.name, "device": backend.device,
-            "precision": backend.precision, "latency_ms": latency,
+            "precision": backend.precision, "policy": segmenter.policy.spec,
+            "low_latency": segmenter.low_latency, "keyframe_ratio": keyframes / len(timings),
+            "latency_ms": latency,
             "miou": None if np.isnan(miou) else miou, "labelled_frames": labelled,
             "per_class_iou": {name: None if np.isnan(v) or not labelled else float(v)
                               for name, v in zip(CLASS_NAMES, iou)}}
@@ -92,6 +101,8 @@ def _summary(backend: Backend, timings: list[dict[str, float]], scores: Confusio
 def _table(summary: dict) -> str:
     lines = [f"frames: {summary['frames']}   backend: {summary['backend']}   "
              f"device: {summary['device']}   precision: {summary['precision']}",
+             f"policy: {summary['policy']}   keyframes: {100 * summary['keyframe_ratio']:.1f}% "
+             f"of frames   ms/frame: {summary['latency_ms']['total']['mean']:.1f}",
              f"{'stage':<12} {'mean ms':>9} {'p95 ms':>9}"]
     lines += [f"{stage:<12} {v['mean']:>9.2f} {v['p95']:>9.2f}"
               for stage, v in summary["latency_ms"].items()]
@@ -110,12 +121,19 @@ def run(args: argparse.Namespace) -> int:
     source = open_frames(args.input)
     picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
     shown: list[tuple[str, list[np.ndarray]]] = []
-    bundle = _load_bundle(args.model)
-    scores, labelled, timings, stems = ConfusionMatrix(), 0, [], set()
-    with create_backend(args.backend, bundle, device=args.device) as backend:
-        segmenter = FrameSegmenter(bundle, backend)
+    bundle = load_bundle(args.model)
+    policy = args.policy
+    if policy is None:
+        policy = "adaptive" if bundle.temporal is not None else "per_frame"
+        if bundle.temporal is None:
+            print(f"{bundle.root} has no propagation graph: every frame is a keyframe "
+                  "(`vsseg train-propagation` adds it)")
+    scores, labelled, keyframes, timings, stems = ConfusionMatrix(), 0, 0, [], set()
+    with create_backend(args.backend, bundle, device=args.device) as backend, \
+            VideoSegmenter(bundle, backend, policy, low_latency=args.low_latency) as segmenter:
         segmenter.warmup()
         args.out.mkdir(parents=True, exist_ok=True)
+        sequence, position = None, 0
         with tqdm(total=len(source), unit="frame", disable=args.quiet, desc="vsseg segment",
                   mininterval=1.0) as bar:
             for frame in source:
@@ -123,9 +141,15 @@ def run(args: argparse.Namespace) -> int:
                     raise VssegError(f"two input frames are named {frame.stem!r}; rename one so "
                                      "their outputs do not overwrite each other")
                 stems.add(frame.stem)
-                result = segmenter.segment(frame.rgb)
+                if frame.sequence != sequence or (
+                        segmenter.frame_size not in (None, frame.rgb.shape[:2])):
+                    segmenter.reset()  # a new sequence, or a new image size, is a new stream
+                    sequence, position = frame.sequence, 0
+                result = segmenter.step(frame.rgb, position / source.fps)
+                position += 1
                 _save(args.out, frame.stem, result)
                 timings.append(result.timings_ms)
+                keyframes += result.keyframe
                 if frame.labels is not None:
                     scores.update(result.labels, frame.labels)
                     labelled += 1
@@ -135,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
     if not timings:
         raise VssegError(f"input {args.input} produced no frames; check the path")
-    summary = _summary(backend, timings, scores, labelled)
+    summary = _summary(segmenter, timings, keyframes, scores, labelled)
     (args.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     print(_table(summary))
     print(f"wrote {len(timings)} frames to {args.out}")

@@ -9,6 +9,7 @@ synthetic generator wrote it, else ``gtFine``, which real Cityscapes has only fo
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,18 @@ import numpy as np
 from vsseg_core.data.layout import IMAGE_DIRS, IMAGE_SUFFIX, LABEL_DIRS, FrameId, label_path
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import label_ids_to_train_ids
+
+
+CITYSCAPES_FPS = 17.0
+"""Frame rate of Cityscapes sequences (and the default when synth.json does not say)."""
+
+
+def dataset_fps(root: str | Path) -> float:
+    """Frames per second of a dataset: synth.json's fps for `vsseg synth` output, else 17."""
+    manifest = Path(root) / "synth.json"
+    if manifest.is_file():
+        return float(json.loads(manifest.read_text()).get("config", {}).get("fps", CITYSCAPES_FPS))
+    return CITYSCAPES_FPS
 
 
 class DatasetError(VssegError, ValueError):

@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.data.cityscapes import CITYSCAPES_FPS, CityscapesDataset, dataset_fps
 from vsseg_core.data.layout import IMAGE_DIRS
 from vsseg_core.errors import VssegError
 
@@ -87,6 +87,8 @@ class FrameSource:
 
     ``len()`` is the number of frames; for a video it is the container's frame count
     (``CAP_PROP_FRAME_COUNT``), an estimate that may differ from the frames actually decoded.
+    ``fps``: frames per second of the stream (the container's for a video, synth.json's or
+    Cityscapes' 17 for a dataset, 17 for image files).
     """
 
     def __init__(self, kind: str, path: Path) -> None:
@@ -95,12 +97,14 @@ class FrameSource:
         self._datasets: tuple[CityscapesDataset, ...] = ()
         self._files: tuple[Path, ...] = ()
         self._video_frames = 0
+        self.fps = CITYSCAPES_FPS
         if kind == "cityscapes":
             splits = CityscapesDataset.splits(path)
             if not splits:
                 dirs = " or ".join(f"{d}/<split>/" for d in IMAGE_DIRS)
                 raise SourceError(f"no {dirs} folder under Cityscapes root {path}")
             self._datasets = tuple(CityscapesDataset(path, split) for split in splits)
+            self.fps = dataset_fps(path)
         elif kind == "images":
             self._files = tuple(
                 sorted(
@@ -122,6 +126,8 @@ class FrameSource:
                         "check the file or convert it (e.g. to MJPG .avi or H.264 .mp4)"
                     )
                 self._video_frames = max(1, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+                fps = capture.get(cv2.CAP_PROP_FPS)
+                self.fps = float(fps) if fps and fps > 0 else CITYSCAPES_FPS
             finally:
                 capture.release()
         else:

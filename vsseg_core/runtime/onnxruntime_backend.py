@@ -44,6 +44,10 @@ class OnnxRuntimeBackend(Backend):
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # Each graph has its own session and thread pool; threads that spin after a run steal
+            # the cores from the next graph (measured: low 8.9 -> 5.3 ms, high 31.6 -> 19.2 ms
+            # when low and high alternate on 2 cores).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 self._sessions[graph] = ort.InferenceSession(str(path), options,
                                                              providers=self._providers)

@@ -1,7 +1,7 @@
 """PyTorch backend: rebuilds the PSPNet from the bundle's model.json and weights.pt.
 
 Graphs map to the network's seam: ``low`` -> forward_low, ``high`` -> forward_high + classify,
-``full`` -> forward. fp16 runs on CUDA only; "auto" precision means fp16 on CUDA, fp32 on CPU.
+``full`` -> forward, ``prop`` -> FeaturePropagation (propagation.pt) + classify. fp16 runs on CUDA only; "auto" precision means fp16 on CUDA, fp32 on CPU.
 """
 
 from __future__ import annotations
@@ -11,26 +11,42 @@ import pickle
 import numpy as np
 import torch
 
-from vsseg_core.bundle import WEIGHTS, Bundle, BundleError
+from vsseg_core.bundle import PROPAGATION_WEIGHTS, WEIGHTS, Bundle, BundleError
+from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.base import Backend, BackendError, resolve_device
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
-def load_model(bundle: Bundle) -> PSPNet:
-    """The bundle's network in eval mode on the CPU, fp32; BundleError if weights.pt is unusable."""
-    path = bundle.path(WEIGHTS)
-    model = PSPNet(bundle.config)
+def _load_state(module: torch.nn.Module, bundle: Bundle, file: str) -> None:
+    path = bundle.path(file)
     try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), strict=True)
     except FileNotFoundError as exc:
         raise BundleError(f"{path} is missing; re-create the bundle with `vsseg export`") from exc
     except (RuntimeError, EOFError, pickle.UnpicklingError, TypeError, AttributeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BundleError(f"{path} is corrupt or does not match model.json ({reason}); "
                           "re-create the bundle with `vsseg export`") from exc
+
+
+def load_model(bundle: Bundle) -> PSPNet:
+    """The bundle's network in eval mode on the CPU, fp32; BundleError if weights.pt is unusable."""
+    model = PSPNet(bundle.config)
+    _load_state(model, bundle, WEIGHTS)
     return model.eval()
+
+
+def load_propagation(bundle: Bundle) -> FeaturePropagation | None:
+    """The bundle's trained FeaturePropagation (eval, CPU, fp32), None if it has no ``prop``."""
+    if "prop" not in bundle.graphs:
+        return None
+    spec = bundle.graph("prop")
+    module = FeaturePropagation(spec.inputs["key_low"][1], spec.inputs["key_deep"][1],
+                                bundle.config.output_stride)
+    _load_state(module, bundle, PROPAGATION_WEIGHTS)
+    return module.eval()
 
 
 class TorchBackend(Backend):
@@ -50,6 +66,8 @@ class TorchBackend(Backend):
         self.precision = precision
         self._dtype = _DTYPES[precision]
         self._model: PSPNet | None = load_model(bundle).to(self.device, self._dtype)
+        propagation = load_propagation(bundle)
+        self._propagation = None if propagation is None else propagation.to(self.device, self._dtype)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, self._dtype)
@@ -69,11 +87,15 @@ class TorchBackend(Backend):
                 outputs = {"deep": deep, "logits": model.classify(deep)}
             elif graph == "full":
                 outputs = {"logits": model(self._tensor(inputs["image"]))}
+            elif graph == "prop" and self._propagation is not None:
+                deep = self._propagation(*(self._tensor(inputs[k])
+                                           for k in ("key_deep", "key_low", "low", "flow")))
+                outputs = {"deep": deep, "logits": model.classify(deep)}
             else:
                 raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
             return {name: self._numpy(value) for name, value in outputs.items()}
 
     def _release(self) -> None:
-        self._model = None
+        self._model = self._propagation = None
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()

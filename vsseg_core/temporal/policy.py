@@ -157,9 +157,9 @@ def parse_policy(text: str, *, default_threshold: float,
 class KeyframeScheduler:
     """Per-stream keyframe decisions: the forced rules, then the policy.
 
-    Forced keyframes: the first frame ("first_frame"), a deviation above ``cut_deviation``
-    ("scene_cut"), a stamp going backwards or jumping by more than ``max_gap_s`` seconds
-    ("time_jump").
+    Forced keyframes: the first frame ("first_frame"), a stamp going backwards or jumping by
+    more than ``max_gap_s`` seconds ("time_jump"), a frame-to-frame change above
+    ``cut_deviation`` ("scene_cut").
     """
 
     policy: KeyframePolicy
@@ -168,15 +168,17 @@ class KeyframeScheduler:
     _last_stamp: float | None = field(default=None, init=False, repr=False)
     _since_keyframe: int = field(default=0, init=False, repr=False)
 
-    def decide(self, stamp_s: float, deviation: float | None) -> Decision:
-        """Decide for the frame at ``stamp_s`` (seconds); ``deviation`` None means it could not
-        be computed (no keyframe yet)."""
+    def decide(self, stamp_s: float, deviation: float | None, change: float | None = None
+               ) -> Decision:
+        """Decide for the frame at ``stamp_s`` (seconds). ``deviation``: low-level feature
+        deviation from the keyframe, None when there is no keyframe yet; ``change``: deviation
+        from the previous frame (the scene-cut cue; None = unknown, no cut rule)."""
         last, self._last_stamp = self._last_stamp, stamp_s
         if last is None or deviation is None:
             decision = Decision(True, "first_frame")
         elif stamp_s < last or stamp_s - last > self.max_gap_s:
             decision = Decision(True, "time_jump")
-        elif deviation > self.cut_deviation:
+        elif change is not None and change > self.cut_deviation:
             decision = Decision(True, "scene_cut")
         else:
             decision = self.policy.decide(deviation, self._since_keyframe + 1)

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vsseg_core.flow import dense_flow
+
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Image flow (H, W, 2) float32 in image pixels -> (2, h, w) float32 in pixels of a feature
@@ -22,6 +24,15 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     small[..., 0] *= size[1] / width
     small[..., 1] *= size[0] / height
     return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
+
+
+def grid_flow(current: np.ndarray, keyframe: np.ndarray, size: tuple[int, int],
+              scale: float) -> np.ndarray:
+    """Flow from the ``current`` frame back to the ``keyframe`` (both (H, W) uint8 grey or
+    (H, W, 3) uint8 RGB at network input size), DIS on images downscaled by ``scale``, as
+    (1, 2, h, w) float32 in pixels of a feature grid of ``size`` = (h, w): the ``flow`` input of
+    the ``prop`` graph."""
+    return resize_flow(dense_flow(current, keyframe, scale=scale), size)[None]
 
 
 def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import CLASS_NAMES, IGNORE_ID
+from vsseg_core.machine import describe_machine
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
 from vsseg_core.runtime.processing import Preprocessor, postprocess
@@ -62,10 +62,11 @@ def learning_rate(config: TrainConfig, iteration: int) -> float:
 
 
 def machine_description(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
+    """Where training ran: the GPU for CUDA, else the CPU (``describe_machine``), with torch's
+    version."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA), {os.cpu_count()} CPU cores"
-    return f"CPU {cpu}, {os.cpu_count()} cores, torch {torch.__version__}"
+    return f"CPU {describe_machine()}, torch {torch.__version__}"
 
 
 @torch.no_grad()
@@ -155,12 +156,12 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         "train_config": asdict(config),
         "training_seconds": round(seconds, 1),
         "machine": machine_description(device),
-        "data": _data_description(config.data),
+        "data": data_description(config.data),
     }
     if val is not None:
         confusion = evaluate(model, val, device)
         provenance["val"] = {
-            "data": _data_description(config.val_data), "split": config.val_split,
+            "data": data_description(config.val_data), "split": config.val_split,
             "miou": confusion.miou(),
             "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(CLASS_NAMES, confusion.iou())},
         }
@@ -177,7 +178,7 @@ def _save(path: Path, model: PSPNet, optimizer: torch.optim.Optimizer, config: T
     tmp.replace(path)
 
 
-def _data_description(root: str | None) -> dict:
+def data_description(root: str | None) -> dict:
     """The dataset path and, for synthetic data, the generator options from synth.json."""
     if root is None:
         return {}

@@ -1,0 +1,227 @@
+"""The temporal core end to end on real files: `vsseg train-propagation` on a tiny bundle and a
+generated video dataset, prop.onnx parity, the VideoSegmenter for every policy, `vsseg eval`
+and `vsseg bench`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from vsseg_core.bundle import Bundle, BundleError
+from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.model.propagation import FeaturePropagation
+from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
+from vsseg_core.runtime.torch_backend import TorchBackend
+from vsseg_core.temporal.video import STAGES, StreamError, VideoSegmenter
+from vsseg_core.temporal.warp import warp
+
+from conftest import run_cli
+
+EVAL_KEYS = {"policy", "miou", "tc", "per_class_iou", "keyframe_ratio", "fps", "latency_ms",
+             "frames", "backend", "machine"}
+
+
+@pytest.fixture(scope="module")
+def video_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 12-frame synthetic sequences at the tiny bundle's 64x128, every frame labelled."""
+    out = tmp_path_factory.mktemp("video") / "D"
+    result = run_cli("synth", "--out", out, "--sequences", "2", "--frames", "12", "--size",
+                     "64x128", "--seed", "5", "--split", "val")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def temporal_bundle(tiny_bundle: Path, video_data: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("temporal") / "bundle"
+    result = run_cli("train-propagation", "--data", video_data, "--split", "val", "--model",
+                     tiny_bundle, "--out", out, "--iterations", "4", "--batch-size", "2",
+                     "--max-distance", "3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "calibrated on" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def frames(video_data: Path) -> list[np.ndarray]:
+    return [r.load_image() for r in CityscapesDataset(video_data, "val").sequences[0]]
+
+
+def test_train_propagation_extends_the_bundle(temporal_bundle: Path, tiny_bundle: Path) -> None:
+    bundle = Bundle.load(temporal_bundle)
+    assert {"low", "high", "full", "prop"} <= set(bundle.graphs)
+    assert (temporal_bundle / "prop.onnx").is_file() and (temporal_bundle / "propagation.pt").is_file()
+    temporal = bundle.temporal
+    assert temporal is not None and temporal["default_threshold"] > 0
+    assert temporal["calibration"]["pairs"] > 0
+    assert -1 <= temporal["calibration"]["spearman_deviation_disagreement"] <= 1
+    provenance = bundle.meta["provenance"]
+    assert provenance["test"] is True  # the original provenance is kept
+    assert provenance["propagation"]["command"].startswith("vsseg train-propagation")
+    assert Bundle.load(tiny_bundle).temporal is None  # --out left the source alone
+
+
+def test_prop_graph_matches_torch(temporal_bundle: Path) -> None:
+    bundle = Bundle.load(temporal_bundle)
+    spec = bundle.graph("prop")
+    rng = np.random.default_rng(1)
+    inputs = {k: rng.uniform(0, 2, v).astype(np.float32) for k, v in spec.inputs.items()}
+    inputs["flow"] = rng.uniform(-3, 3, spec.inputs["flow"]).astype(np.float32)
+    with OnnxRuntimeBackend(bundle, device="cpu") as ort_backend, \
+            TorchBackend(bundle, device="cpu") as torch_backend:
+        a, b = ort_backend.run("prop", inputs), torch_backend.run("prop", inputs)
+    assert np.abs(a["logits"] - b["logits"]).max() <= 1e-3
+    assert (a["logits"].argmax(1) == b["logits"].argmax(1)).mean() >= 0.999
+
+
+def test_untrained_fusion_is_pure_warping_on_a_known_shift() -> None:
+    """Zero-initialised fusion = Deep Feature Flow: the keyframe's deep features moved by the
+    flow; a shift of 4 low-level pixels is one deep cell at output stride 16."""
+    torch.manual_seed(0)
+    propagation = FeaturePropagation(low_channels=8, deep_channels=6, output_stride=16).eval()
+    key_deep = torch.rand(1, 6, 4, 8)
+    low = torch.rand(1, 8, 16, 32)
+    flow = torch.zeros(1, 2, 16, 32)
+    flow[:, 0] = -4.0  # content moved one deep cell to the right since the keyframe
+    with torch.no_grad():
+        out = propagation(key_deep, low, low, flow)
+    assert torch.allclose(out[..., 1:], key_deep[..., :-1], atol=1e-5)
+    assert torch.all(out[..., 0] == 0)
+    assert torch.allclose(out, torch.relu(warp(key_deep, flow[..., ::4, ::4] / 4)), atol=1e-5)
+
+
+def _run(bundle: Bundle, policy: str, frames: list[np.ndarray], stamps=None, **kwargs):
+    stamps = stamps if stamps is not None else [i / 17 for i in range(len(frames))]
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, policy, **kwargs) as segmenter:
+        return [segmenter.step(f, s) for f, s in zip(frames, stamps)]
+
+
+@pytest.mark.parametrize("policy", ["per_frame", "fixed:3", "adaptive", "adaptive:1000", "budget:5"])
+def test_video_segmenter_outputs_for_each_policy(temporal_bundle: Path, frames, policy: str) -> None:
+    results = _run(Bundle.load(temporal_bundle), policy, frames)
+    for result in results:
+        assert result.labels.shape == result.confidence.shape == frames[0].shape[:2]
+        assert result.labels.dtype == np.uint8 and result.labels.max() < 19
+        assert np.isfinite(result.confidence).all()
+        assert 0 <= result.confidence.min() and result.confidence.max() <= 1
+        assert set(result.timings_ms) == set(STAGES) and result.timings_ms["total"] > 0
+        assert result.served_by == ("network" if result.keyframe else "propagation")
+    assert results[0].keyframe and results[0].reason == "first_frame" and results[0].deviation is None
+    assert all(r.deviation is not None and r.deviation >= 0 for r in results[1:])
+    keys = [r.keyframe for r in results]
+    if policy == "per_frame":
+        assert all(keys)
+    if policy == "fixed:3":
+        assert keys == [i % 3 == 0 for i in range(len(frames))]
+        assert {r.reason for r in results[1:] if r.keyframe} == {"interval"}
+    if policy == "adaptive:1000":  # nothing deviates that much: only the first frame
+        assert keys == [True] + [False] * (len(frames) - 1)
+
+
+def test_time_jumps_force_keyframes(temporal_bundle: Path, frames) -> None:
+    stamps = [0.0, 0.05, 0.1, 2.0, 2.05, 1.0, 1.05]
+    results = _run(Bundle.load(temporal_bundle), "adaptive:1000", frames[:7], stamps)
+    assert [r.reason for r in results if r.keyframe] == ["first_frame", "time_jump", "time_jump"]
+    assert [i for i, r in enumerate(results) if r.keyframe] == [0, 3, 5]
+
+
+def test_low_latency_answers_keyframes_by_propagation(temporal_bundle: Path, frames) -> None:
+    bundle = Bundle.load(temporal_bundle)
+    normal = _run(bundle, "fixed:3", frames)
+    fast = _run(bundle, "fixed:3", frames, low_latency=True)
+    assert [r.keyframe for r in fast] == [r.keyframe for r in normal]
+    assert fast[0].served_by == "network"
+    assert all(r.served_by == "propagation" for r in fast[1:])
+    # the deviation at the next keyframe is measured against the previous keyframe in both modes
+    for i in (6, 9):
+        assert fast[i].deviation == pytest.approx(normal[i].deviation, rel=1e-5)
+
+
+def test_stream_input_errors(temporal_bundle: Path, frames) -> None:
+    bundle = Bundle.load(temporal_bundle)
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:2") as segmenter:
+        segmenter.step(frames[0], 0.0)
+        with pytest.raises(StreamError, match="frame size changed mid-stream.*reset"):
+            segmenter.step(cv2.resize(frames[1], (64, 32)), 0.05)
+        with pytest.raises(ValueError, match="uint8"):
+            segmenter.step(frames[1].astype(np.uint16) * 256, 0.05)
+        with pytest.raises(StreamError, match="stamp"):
+            segmenter.step(frames[1], float("nan"))
+        grey = segmenter.step(cv2.cvtColor(frames[1], cv2.COLOR_RGB2GRAY), 0.05)
+        assert grey.labels.shape == frames[1].shape[:2] and not grey.keyframe
+        segmenter.reset()
+        small = segmenter.step(cv2.resize(frames[1], (64, 32)), 0.1)
+        assert small.keyframe and small.reason == "first_frame" and small.labels.shape == (32, 64)
+
+
+def test_policies_other_than_per_frame_need_the_prop_graph(tiny_bundle: Path, frames) -> None:
+    bundle = Bundle.load(tiny_bundle)
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend:
+        with pytest.raises(BundleError, match="train-propagation"):
+            VideoSegmenter(bundle, backend, "fixed:5")
+        with VideoSegmenter(bundle, backend, "per_frame") as segmenter:
+            assert segmenter.step(frames[0], 0.0).keyframe
+
+
+def test_eval_json(cli, temporal_bundle: Path, video_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    result = cli("eval", "--data", video_data, "--model", temporal_bundle, "--policy", "fixed:2",
+                 "--backend", "onnxruntime", "--device", "cpu", "--json", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(out.read_text())
+    assert EVAL_KEYS <= set(record)
+    assert record["policy"] == "fixed:2" and record["frames"] == 24
+    assert record["keyframe_ratio"] == 0.5  # frames 0, 2, ..., 10 of each 12-frame sequence
+    assert 0 <= record["miou"] <= 1 and 0 <= record["tc"] <= 1 and record["fps"] > 0
+    assert set(record["latency_ms"]) == {"mean", "p50", "p95", "p99"}
+    assert record["latency_ms"]["p50"] <= record["latency_ms"]["p99"]
+    assert record["latency_ms_by_type"]["keyframe"] and record["latency_ms_by_type"]["propagated"]
+
+
+def test_bench_table_json_and_plot(cli, temporal_bundle: Path, video_data: Path, tmp_path: Path) -> None:
+    out, plot = tmp_path / "bench.json", tmp_path / "curve.png"
+    result = cli("bench", "--data", video_data, "--model", temporal_bundle, "--policies",
+                 "per_frame,fixed:4", "--device", "cpu", "--json", out, "--plot", plot, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "per_frame" in result.stdout and "fixed:4" in result.stdout
+    record = json.loads(out.read_text())
+    assert [r["policy"] for r in record["policies"]] == ["per_frame", "fixed:4"]
+    assert all(EVAL_KEYS <= set(r) for r in record["policies"])
+    assert record["policies"][0]["keyframe_ratio"] == 1.0
+    picture = cv2.imread(str(plot))
+    assert picture is not None and picture.shape[0] > 300 and picture.shape[1] > 600
+
+
+@pytest.mark.parametrize("policy", ["adaptive:-1", "fixed:0", "budget:abc"])
+def test_invalid_policy_strings(cli, video_data: Path, policy: str) -> None:
+    result = cli("eval", "--data", video_data, "--policy", policy)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert policy in result.stderr and "fixed:K" in result.stderr
+
+
+def test_train_propagation_needs_every_frame_labelled(cli, tiny_bundle: Path, video_data: Path,
+                                                      tmp_path: Path) -> None:
+    data = tmp_path / "D"
+    shutil.copytree(video_data, data)
+    shutil.rmtree(data / "gtFine_sequence")
+    result = cli("train-propagation", "--data", data, "--split", "val", "--model", tiny_bundle,
+                 "--out", tmp_path / "b", "--iterations", "1", "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "every frame labelled" in result.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def test_spearman_handles_ties() -> None:
+    from vsseg_core.train.calibrate import spearman
+
+    assert spearman(np.array([1, 2, 3, 4.0]), np.array([2, 4, 6, 9.0])) == pytest.approx(1.0)
+    assert spearman(np.array([1, 1, 2, 2.0]), np.array([1, 2, 3, 4.0])) == pytest.approx(0.8944, abs=1e-4)
+    assert spearman(np.array([1, 2, 3.0]), np.array([3, 2, 1.0])) == pytest.approx(-1.0)

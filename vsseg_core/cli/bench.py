@@ -1,0 +1,55 @@
+"""Compare keyframe policies on the same data with the same backend: a table, a JSON record
+per policy and an accuracy-versus-speed plot.
+
+example (the numbers in docs/benchmarks.md):
+  vsseg bench --data data/synth_heldout \\
+      --policies per_frame,fixed:3,fixed:5,fixed:10,adaptive,budget:15 \\
+      --json out/bench.json --plot docs/images/policy_curve.png
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vsseg_core.cli.args import load_bundle, policies_arg
+from vsseg_core.cli.evaluate import add_stream_arguments, write_json
+from vsseg_core.errors import ConfigError
+from vsseg_core.machine import describe_machine
+from vsseg_core.runtime.factory import create_backend
+from vsseg_core.temporal.evaluate import evaluate_policy
+from vsseg_core.temporal.report import plot_policies, policy_table
+
+NAME = "bench"
+HELP = "compare keyframe policies: accuracy vs speed table, JSON and plot"
+DEFAULT_POLICIES = "per_frame,fixed:3,fixed:5,fixed:10,adaptive"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_stream_arguments(parser)
+    parser.add_argument("--policies", type=policies_arg, default=policies_arg(DEFAULT_POLICIES),
+                        help=f"comma-separated policies (default {DEFAULT_POLICIES})")
+    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="accuracy-vs-speed plot")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise ConfigError(f"--plot {args.plot}: must end in .png")
+    bundle = load_bundle(args.model)
+    records = []
+    with create_backend(args.backend, bundle, device=args.device) as backend:
+        for policy in args.policies:
+            records.append(evaluate_policy(args.data, args.split, bundle, backend, policy,
+                                           low_latency=args.low_latency,
+                                           max_sequences=args.max_sequences,
+                                           progress=not args.quiet))
+            print(policy_table(records[-1:]).splitlines()[-1], flush=True)
+    print(policy_table(records))
+    write_json(args.json, {"data": str(args.data), "model": str(bundle.root),
+                           "machine": describe_machine(), "backend": records[0]["backend"],
+                           "policies": records})
+    if args.plot is not None:
+        plot_policies(records, args.plot, title=f"{bundle.root.name} on {args.data} "
+                      f"({records[0]['backend']}, {describe_machine()})")
+        print(f"plot: {args.plot}")
+    return 0

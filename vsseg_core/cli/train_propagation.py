@@ -1,0 +1,99 @@
+"""Train the propagation (fusion) head of a bundle and add prop.onnx to it.
+
+The segmentation network stays frozen. Pairs (keyframe, frame 1..--max-distance later) come
+from video sequences with every frame labelled (`vsseg synth` output). Afterwards the keyframe
+rules are calibrated on --val-data (default: --data): the default `adaptive` threshold and the
+scene-cut deviation, with the measurements they came from, go into model.json "temporal".
+The bundle is rewritten atomically (with its provenance extended), or written to --out.
+
+example (how the shipped model's propagation was trained, see docs/benchmarks.md):
+  vsseg train-propagation --data data/synth_train --val-data data/synth_heldout \\
+      --model vsseg_core/default_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle
+from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.errors import ConfigError
+from vsseg_core.export import export_bundle, sample_frames
+from vsseg_core.runtime.torch_backend import load_model
+from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
+from vsseg_core.train.calibrate import DEFAULT_TARGET_DISAGREEMENT, calibrate
+from vsseg_core.train.loop import data_description, machine_description
+from vsseg_core.train.propagation import FrameCache, PropagationConfig, train_propagation
+
+NAME = "train-propagation"
+HELP = "train the fusion head for non-keyframes and add prop.onnx to a bundle"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = PropagationConfig(data="")
+    parser.add_argument("--data", required=True, help="Cityscapes-layout root, every frame labelled")
+    parser.add_argument("--split", default=d.split, help="training split (default %(default)s)")
+    parser.add_argument("--val-data", help="calibration root (default: --data)")
+    parser.add_argument("--val-split", default="val", help="calibration split (default %(default)s)")
+    parser.add_argument("--model", type=Path, default=None, metavar="BUNDLE",
+                        help="bundle to extend (default: the shipped model)")
+    parser.add_argument("--out", type=Path, metavar="BUNDLE",
+                        help="write the extended bundle here instead of replacing --model")
+    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    parser.add_argument("--iterations", type=int, default=d.iterations, help="default %(default)s")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
+    parser.add_argument("--max-distance", type=int, default=d.max_distance,
+                        help="largest keyframe distance trained, frames (default %(default)s)")
+    parser.add_argument("--flow-scale", type=float, default=d.flow_scale,
+                        help="DIS runs on the input downscaled by this (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=d.lr, help="default %(default)s")
+    parser.add_argument("--target-disagreement", type=float, default=DEFAULT_TARGET_DISAGREEMENT,
+                        help="pixel fraction where propagation may differ from the full network "
+                             "at the default threshold (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.target_disagreement < 1:
+        raise ConfigError(f"--target-disagreement must be in (0, 1), got {args.target_disagreement}")
+    bundle = Bundle.load(args.model)
+    out = args.out if args.out is not None else bundle.root
+    config = PropagationConfig(data=args.data, split=args.split, max_distance=args.max_distance,
+                               iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
+                               flow_scale=args.flow_scale, seed=args.seed)
+    val_data, val_split = (args.val_data, args.val_split) if args.val_data else (args.data, args.split)
+    calibration_frames = FrameCache(CityscapesDataset(val_data, val_split), bundle.input_size,
+                                    min_length=2)
+    model = load_model(bundle)
+    propagation, record = train_propagation(model, config, progress=not args.quiet)
+    print(f"trained the fusion head: {config.iterations} iterations in "
+          f"{record['training_seconds']:.0f} s, final loss {record['final_loss']:.3f}")
+    temporal = {"flow_scale": config.flow_scale, "max_interval": DEFAULT_MAX_INTERVAL,
+                **calibrate(model, propagation, calibration_frames,
+                            max_distance=config.max_distance, flow_scale=config.flow_scale,
+                            target_disagreement=args.target_disagreement)}
+    temporal["calibration"]["data"] = data_description(val_data)
+    command = "vsseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    provenance = {**bundle.meta.get("provenance", {}), "propagation": {
+        "command": command, **record, "machine": machine_description(next(model.parameters()).device),
+        "data": data_description(args.data)}}
+    replace = out.resolve() == bundle.root.resolve()
+    if replace and bundle.root.resolve() == DEFAULT_BUNDLE.resolve() and args.model is None:
+        print(f"updating the shipped model in {bundle.root}")
+    result = export_bundle(model, out, provenance=provenance, propagation=propagation,
+                           temporal=temporal, overwrite=replace or args.overwrite,
+                           parity_frames=sample_frames(val_data, val_split))
+    cal = temporal["calibration"]
+    print(f"calibrated on {cal['pairs']} frame pairs: default adaptive threshold "
+          f"{temporal['default_threshold']:.3f}, scene-cut deviation {temporal['cut_deviation']}, "
+          f"Spearman(deviation, disagreement) {cal['spearman_deviation_disagreement']:.2f}")
+    for row in cal["by_distance"]:
+        print(f"  distance {row['distance']:>2}: propagated mIoU {100 * row['miou']:.1f}%  "
+              f"disagreement {100 * row['disagreement_mean']:.1f}%  deviation "
+              f"{row['deviation_mean']:.3f}")
+    print(f"keyframe mIoU on the same frames {100 * cal['keyframe_miou']:.1f}%; wrote {result.root}")
+    return 0

@@ -1,0 +1,116 @@
+"""Evaluate a keyframe policy on a Cityscapes-layout dataset: accuracy, consistency, speed.
+
+Every sequence is streamed in order through one ``VideoSegmenter`` (reset between sequences),
+with stamps index / fps. Scored:
+
+- mIoU over every labelled frame. Synthetic data labels every frame. Real Cityscapes labels
+  only frame 19 of each 30-frame snippet; the stream then starts at the snippet's frame 0, so
+  the annotated frame is served wherever the policy's keyframes fall before it (for fixed:K,
+  frame 19 is 19 mod K frames after a keyframe).
+- TC (temporal consistency of consecutive predictions, ``TemporalConsistency``).
+- keyframe ratio, latency per frame (all, keyframes, propagated) and frames/s = frames /
+  total processing time (pre/post-processing and inference, not disk reads).
+
+The JSON record (``evaluate_policy``) has the keys the issue tracker and `vsseg bench` use:
+policy, miou, tc (fractions 0-1), per_class_iou, keyframe_ratio, fps, latency_ms
+{mean, p50, p95, p99}, frames, backend, machine — plus latency by frame type, stage means and
+the keyframe reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vsseg_core.bundle import Bundle
+from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError, dataset_fps
+from vsseg_core.labels import CLASS_NAMES
+from vsseg_core.machine import describe_machine
+from vsseg_core.metrics import ConfusionMatrix
+from vsseg_core.runtime.base import Backend
+from vsseg_core.temporal.video import STAGES, VideoSegmenter
+from vsseg_core.temporal_consistency import TemporalConsistency
+
+TC_FLOW_SCALE = 0.5
+"""DIS scale for the TC metric's flow (full resolution is 3x slower, same ranking)."""
+
+
+def latency_summary(values_ms: list[float]) -> dict[str, float] | None:
+    """{mean, p50, p95, p99} of per-frame latencies in ms; None for no frames."""
+    if not values_ms:
+        return None
+    values = np.asarray(values_ms)
+    return {"mean": float(values.mean()), "p50": float(np.percentile(values, 50)),
+            "p95": float(np.percentile(values, 95)), "p99": float(np.percentile(values, 99))}
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backend, policy: str,
+                    *, low_latency: bool = False, max_sequences: int | None = None,
+                    progress: bool = True) -> dict:
+    """Stream every sequence of ``data``/``split`` with ``policy``; returns the JSON record
+    described in the module docstring."""
+    dataset = CityscapesDataset(data, split)
+    sequences = dataset.sequences[:max_sequences]
+    if not sequences:
+        raise DatasetError(f"{data} ({split}) has no sequences to evaluate")
+    fps = dataset_fps(data)
+    scores, tc = ConfusionMatrix(), TemporalConsistency(flow_scale=TC_FLOW_SCALE)
+    totals: dict[str, list[float]] = {"all": [], "keyframe": [], "propagated": []}
+    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    reasons: Counter[str] = Counter()
+    keyframes = labelled = 0
+    with VideoSegmenter(bundle, backend, policy, low_latency=low_latency) as segmenter:
+        segmenter.warmup()
+        total = sum(len(s) for s in sequences)
+        with tqdm(total=total, unit="frame", desc=f"eval {segmenter.policy.spec}",
+                  disable=not progress, mininterval=1.0) as bar:
+            for sequence in sequences:
+                segmenter.reset()
+                tc.reset()
+                for record in sequence:
+                    rgb = record.load_image()
+                    result = segmenter.step(rgb, record.fid.frame / fps)
+                    kind = "propagated" if result.served_by == "propagation" else "keyframe"
+                    totals["all"].append(result.timings_ms["total"])
+                    totals[kind].append(result.timings_ms["total"])
+                    for stage, ms in result.timings_ms.items():
+                        stages[stage].append(ms)
+                    keyframes += result.keyframe
+                    if result.keyframe:
+                        reasons[result.reason] += 1
+                    truth = record.load_labels()
+                    if truth is not None:
+                        scores.update(result.labels, truth)
+                        labelled += 1
+                    tc.push(rgb, result.labels)
+                    bar.update(1)
+        spec = segmenter.policy.spec
+    frames = len(totals["all"])
+    return {
+        "policy": spec,
+        "low_latency": low_latency,
+        "miou": _nan_to_none(scores.miou()) if labelled else None,
+        "tc": _nan_to_none(tc.value()),
+        "per_class_iou": {name: (_nan_to_none(v) if labelled else None)
+                          for name, v in zip(CLASS_NAMES, scores.iou())},
+        "keyframe_ratio": keyframes / frames,
+        "fps": frames / (sum(totals["all"]) / 1000.0),
+        "latency_ms": latency_summary(totals["all"]),
+        "latency_ms_by_type": {"keyframe": latency_summary(totals["keyframe"]),
+                               "propagated": latency_summary(totals["propagated"])},
+        "stage_mean_ms": {stage: float(np.mean(v)) for stage, v in stages.items()},
+        "keyframe_reasons": dict(reasons),
+        "frames": frames,
+        "labelled_frames": labelled,
+        "sequences": len(sequences),
+        "data": str(data),
+        "backend": f"{backend.name} ({backend.device}, {backend.precision})",
+        "machine": describe_machine(),
+    }
