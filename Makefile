@@ -11,11 +11,13 @@ DEMO_DIR := out/demo
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt setup.py
+$(STAMP): requirements.txt requirements-ros.txt setup.py package.xml CMakeLists.txt $(wildcard msg/*.msg)
 	@$(PYTHON) -c 'import sys; sys.exit("vsseg needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-ros.txt
+	bash tools/build_interfaces.sh $(VENV)
 	touch $(STAMP)
 
 demo: setup
@@ -23,6 +25,7 @@ demo: setup
 		--seed 2026 --overwrite --preview $(DEMO_DIR)/synth_preview.png
 	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite --policy adaptive \
 		--preview $(DEMO_DIR)/segment_preview.png
+	$(VENV)/bin/vsseg node-demo --input $(DEMO_DIR)/synth --overlay $(DEMO_DIR)/node_overlay.png
 
 test: setup
 	$(PY) -m pytest

@@ -29,6 +29,11 @@ setup(
         "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0"],
     },
     package_data={"vsseg_core": ["default_model/*"]},
-    entry_points={"console_scripts": ["vsseg = vsseg_core.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["vsseg = vsseg_core.cli.main:main", "vsseg_node = vsseg_ros.node:main"],
+        # subcommands that need ROS 2; vsseg_core's CLI loads them when they import
+        "vsseg.commands": ["node-demo = vsseg_ros.cli.node_demo",
+                           "bench-node = vsseg_ros.cli.bench_node"],
+    },
     zip_safe=True,
 )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
 
 from vsseg_core import __version__
 from vsseg_core.cli import bench, evaluate, export, labels, segment, synth, train, train_propagation
@@ -16,6 +18,18 @@ from vsseg_core.errors import VssegError
 
 SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, labels)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
+PLUGIN_GROUP = "vsseg.commands"
+"""Entry points adding subcommands from other packages (vsseg_ros: node-demo, bench-node)."""
+
+
+def plugin_commands() -> Iterator[ModuleType]:
+    """Subcommand modules registered under PLUGIN_GROUP whose imports work here (the ROS 2
+    ones need the ROS wheels and the built interfaces)."""
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            yield entry.load()
+        except ImportError:
+            continue
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vsseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in SUBCOMMANDS:
+    for module in (*SUBCOMMANDS, *plugin_commands()):
         child = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(child)

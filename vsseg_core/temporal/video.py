@@ -80,17 +80,11 @@ class VideoSegmenter:
     def __init__(self, bundle: Bundle, backend: Backend, policy: str | KeyframePolicy = "adaptive",
                  *, low_latency: bool = False, max_gap_s: float = DEFAULT_MAX_GAP_S) -> None:
         temporal = bundle.temporal
-        if isinstance(policy, str):
-            policy = parse_policy(policy, default_threshold=(temporal or {}).get("default_threshold", 1.0),
-                                  max_interval=(temporal or {}).get("max_interval", 30))
-        if temporal is None and not isinstance(policy, PerFrame):
-            raise BundleError(f"{bundle.root}: policy {policy.spec!r} needs the propagation graph, "
-                              "which this bundle lacks; run `vsseg train-propagation --model "
-                              f"{bundle.root}` or use the policy per_frame")
+        self.bundle, self.backend = bundle, backend
+        policy = self.resolve_policy(policy)
         if not max_gap_s > 0:
             raise ValueError(f"max_gap_s must be > 0, got {max_gap_s}")
         cut = (temporal or {}).get("cut_deviation")
-        self.bundle, self.backend = bundle, backend
         self.scheduler = KeyframeScheduler(policy, max_gap_s=max_gap_s,
                                            cut_deviation=math.inf if cut is None else float(cut))
         self.flow_scale = float((temporal or {}).get("flow_scale", 0.5))
@@ -106,6 +100,25 @@ class VideoSegmenter:
     @property
     def policy(self) -> KeyframePolicy:
         return self.scheduler.policy
+
+    def set_policy(self, policy: str | KeyframePolicy, *, max_interval: int | None = None) -> None:
+        """Use ``policy`` from the next frame on (the keyframe and stream state stay).
+        Raises ConfigError/BundleError like the constructor."""
+        self.scheduler.policy = self.resolve_policy(policy, max_interval)
+
+    def resolve_policy(self, policy: str | KeyframePolicy, max_interval: int | None = None
+                ) -> KeyframePolicy:
+        """Parse a policy string with the bundle's calibrated defaults; check the bundle can
+        run it."""
+        temporal = self.bundle.temporal or {}
+        if isinstance(policy, str):
+            policy = parse_policy(policy, default_threshold=temporal.get("default_threshold", 1.0),
+                                  max_interval=max_interval or temporal.get("max_interval", 30))
+        if not temporal and not isinstance(policy, PerFrame):
+            raise BundleError(f"{self.bundle.root}: policy {policy.spec!r} needs the propagation "
+                              "graph, which this bundle lacks; run `vsseg train-propagation "
+                              f"--model {self.bundle.root}` or use the policy per_frame")
+        return policy
 
     @property
     def frame_size(self) -> tuple[int, int] | None:

@@ -1,0 +1,293 @@
+"""vsseg_node on a real rclpy graph: the node runs in its own process (`python -m
+vsseg_ros.node`), this test drives it through its lifecycle services and topics. DDS traffic is
+isolated (private ROS_DOMAIN_ID, localhost discovery) and every wait has a deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ["ROS_DOMAIN_ID"] = str(10 + os.getpid() % 100)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: run `make setup`")
+pytest.importorskip("vsseg.msg", reason="vsseg interfaces not built: run `make setup`")
+
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from lifecycle_msgs.msg import State, Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from vsseg.msg import ClassMap, SegmentationInfo  # noqa: E402
+from vsseg_core.labels import colorize  # noqa: E402
+from vsseg_core.synth.config import SynthConfig  # noqa: E402
+from vsseg_core.synth.generator import iter_sequence  # noqa: E402
+from vsseg_ros import probe  # noqa: E402
+from vsseg_ros.image_conversion import array_to_image, image_to_array  # noqa: E402
+from vsseg_ros.probe import stop_node  # noqa: E402
+
+NODE = "vsseg_node"
+DEADLINE_S = 60.0
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def start_node(*params: str) -> subprocess.Popen:
+    """The node in its own process, input remapped to /test/image, reliable input."""
+    return probe.start_node("input_reliability:=reliable", "input_depth:=50", "output_depth:=100",
+                            *params,
+                            image_topic="/test/image")
+
+
+class Graph:
+    """The test's side of the graph: a node, an executor, bounded waits."""
+
+    def __init__(self) -> None:
+        self.node = rclpy.create_node("vsseg_test")
+        self.executor = rclpy.executors.SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        self.image_pub = self.node.create_publisher(Image, "/test/image", RELIABLE)
+        self.received: dict[str, list] = {}
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def spin_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def subscribe(self, topic: str, kind, qos=RELIABLE) -> list:
+        messages = self.received.setdefault(topic, [])
+        self.node.create_subscription(kind, topic, messages.append, qos)
+        return messages
+
+    def call(self, kind, name: str, request):
+        client = self.node.create_client(kind, name)
+        self.wait_for(client.service_is_ready, f"service {name}")
+        future = client.call_async(request)
+        self.wait_for(future.done, f"reply from {name}")
+        self.node.destroy_client(client)
+        return future.result()
+
+    def transition(self, transition_id: int) -> bool:
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        return self.call(ChangeState, f"/{NODE}/change_state", request).success
+
+    def state(self) -> int:
+        return self.call(GetState, f"/{NODE}/get_state", GetState.Request()).current_state.id
+
+    def set_parameter(self, name: str, value) -> tuple[bool, str]:
+        kinds = {bool: ("bool_value", ParameterType.PARAMETER_BOOL),
+                 int: ("integer_value", ParameterType.PARAMETER_INTEGER),
+                 float: ("double_value", ParameterType.PARAMETER_DOUBLE),
+                 str: ("string_value", ParameterType.PARAMETER_STRING)}
+        field, kind = kinds[type(value)]
+        parameter_value = ParameterValue(type=kind, **{field: value})
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=parameter_value)])
+        result = self.call(SetParameters, f"/{NODE}/set_parameters", request).results[0]
+        return result.successful, result.reason
+
+    def publish(self, rgb: np.ndarray, stamp_s: float, frame_id: str = "cam") -> Header:
+        header = Header(frame_id=frame_id)
+        header.stamp.sec, header.stamp.nanosec = int(stamp_s), int(round(stamp_s % 1 * 1e9))
+        self.image_pub.publish(array_to_image(rgb, header))
+        return header
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key/values of the latest /diagnostics status of the node (waits for a fresh one)."""
+        messages = self.received.setdefault("/diagnostics", [])
+        count = len(messages)
+        self.wait_for(lambda: len(messages) > count, "/diagnostics")
+        status = [s for s in messages[-1].status if s.name == f"{NODE}: segmentation"]
+        assert status, [s.name for s in messages[-1].status]
+        return {kv.key: kv.value for kv in status[0].values} | {"level": str(status[0].level[0]),
+                                                                "message": status[0].message}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    rclpy.init()
+    graph = Graph()
+    graph.subscribe("/diagnostics", DiagnosticArray)
+    yield graph
+    graph.node.destroy_node()
+    rclpy.shutdown()
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return [f.rgb for f in iter_sequence(SynthConfig(sequences=1, frames=40, height=128,
+                                                     width=256, seed=515151), 0)]
+
+
+@pytest.fixture(scope="module")
+def node(graph: Graph):
+    process = start_node()
+    yield process
+    if process.poll() is None:
+        stop_node(process)
+
+
+def _stamp(header: Header) -> tuple[int, int]:
+    return header.stamp.sec, header.stamp.nanosec
+
+
+def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, tmp_path: Path) -> None:
+    process = start_node(f"model:={tmp_path / 'missing_bundle'}")
+    try:
+        assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
+        assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert process.poll() is None
+    finally:
+        log = stop_node(process)
+    assert "configure failed" in log and "missing_bundle" in log and "Traceback" not in log
+
+
+def test_configure_activate_and_segment(graph: Graph, node, frames) -> None:
+    assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert graph.transition(Transition.TRANSITION_CONFIGURE)
+    assert graph.state() == State.PRIMARY_STATE_INACTIVE
+    labels = graph.subscribe(f"/{NODE}/labels", ClassMap, LATCHED)
+    graph.wait_for(lambda: labels, "the latched class map")
+    assert [c.name for c in labels[0].classes][:3] == ["road", "sidewalk", "building"]
+    assert len(labels[0].classes) == 19 and labels[0].ignore_id == 255
+    assert list(labels[0].classes[0].color) == [128, 64, 128]
+    masks = graph.subscribe("/semantic_mask", Image)
+    confidences = graph.subscribe("/semantic_confidence", Image)
+    infos = graph.subscribe(f"/{NODE}/info", SegmentationInfo)
+    assert graph.transition(Transition.TRANSITION_ACTIVATE)
+    assert graph.state() == State.PRIMARY_STATE_ACTIVE
+    graph.spin_for(1.0)  # discovery of the node's subscription
+    sent = []
+    for index in range(4):
+        sent.append(graph.publish(frames[index], 100.0 + index / 17, frame_id="front_camera"))
+        graph.wait_for(lambda: len(masks) > index, f"mask {index}")
+    graph.wait_for(lambda: len(infos) >= 4 and len(confidences) >= 4, "info and confidence")
+    for header, mask, info in zip(sent, masks, infos):
+        assert _stamp(mask.header) == _stamp(info.header) == _stamp(header)
+        assert mask.header.frame_id == "front_camera"
+        assert (mask.encoding, mask.height, mask.width) == ("mono8", 128, 256)
+        values = np.unique(image_to_array(mask))
+        assert set(values.tolist()) <= set(range(19)) | {255}
+        assert info.segmentation_ms > 0 and info.end_to_end_ms >= info.segmentation_ms
+    assert infos[0].keyframe and infos[0].keyframe_reason == "first_frame"
+    assert np.isnan(infos[0].deviation) and infos[1].deviation >= 0
+    assert infos[0].backend == "onnxruntime" and infos[0].policy.startswith("adaptive:")
+    assert confidences[0].encoding == "mono8" and image_to_array(confidences[0]).max() > 0
+
+
+def test_color_and_overlay_only_when_subscribed(graph: Graph, node, frames) -> None:
+    before = graph.diagnostics()
+    assert before["color images published"] == before["overlay images published"] == "0"
+    colors = graph.subscribe("/semantic_color", Image)
+    overlays = graph.subscribe("/semantic_overlay", Image)
+    masks = graph.received["/semantic_mask"]
+    graph.spin_for(1.0)
+    start = len(masks)
+    header = graph.publish(frames[4], 100.0 + 4 / 17)
+    graph.wait_for(lambda: colors and overlays and len(masks) > start, "color and overlay")
+    assert _stamp(colors[0].header) == _stamp(header) and colors[0].encoding == "rgb8"
+    assert np.array_equal(image_to_array(colors[0]), colorize(image_to_array(masks[start])))
+    assert overlays[0].encoding == "rgb8" and (overlays[0].height, overlays[0].width) == (128, 256)
+    after = graph.diagnostics()
+    assert int(after["color images published"]) >= 1
+
+
+def test_burst_latest_frame_wins(graph: Graph, node, frames) -> None:
+    masks = graph.received["/semantic_mask"]
+    before = graph.diagnostics()
+    start = len(masks)
+    for index in range(5, 35):  # back to back, far faster than the node segments
+        graph.publish(frames[index], 100.0 + index / 17)
+    graph.spin_for(3.0)
+    after = graph.diagnostics()
+
+    def delta(key: str) -> int:
+        return int(after[key]) - int(before[key])
+
+    assert 0 < delta("frames received") <= 30
+    assert delta("frames received") == delta("frames processed") + delta("frames dropped")
+    assert delta("frames dropped") > 0
+    assert len(masks) - start == delta("frames processed")
+
+
+def test_live_parameters(graph: Graph, node, frames) -> None:
+    assert graph.set_parameter("policy", "fixed") == (True, "")
+    assert graph.set_parameter("interval", 2) == (True, "")
+    ok, reason = graph.set_parameter("model", "/elsewhere")
+    assert not ok and "deactivate" in reason
+    ok, reason = graph.set_parameter("policy", "sometimes")
+    assert not ok and "per_frame" in reason
+    ok, reason = graph.set_parameter("threshold", -1.0)
+    assert not ok
+    infos = graph.received[f"/{NODE}/info"]
+    start = len(infos)
+    for index in range(35, 39):
+        graph.publish(frames[index], 100.0 + index / 17)
+        graph.wait_for(lambda: len(infos) > start + index - 35, "info")
+    assert {i.policy for i in infos[start:]} == {"fixed:2"}
+    assert [i.keyframe for i in infos[start:]].count(True) == 2
+
+
+def test_malformed_images_are_rejected_and_valid_ones_continue(graph: Graph, node, frames) -> None:
+    masks = graph.received["/semantic_mask"]
+    before = graph.diagnostics()
+    bad = array_to_image(frames[0], Header(frame_id="cam"))
+    bad.data = bad.data[:-7]
+    graph.image_pub.publish(bad)
+    graph.spin_for(0.3)
+    wrong = array_to_image(frames[0], Header(frame_id="cam"))
+    wrong.encoding = "16UC1"
+    graph.image_pub.publish(wrong)
+    graph.spin_for(0.3)
+    start = len(masks)
+    header = graph.publish(frames[39], 200.0)
+    graph.wait_for(lambda: len(masks) > start, "a mask after the malformed frames")
+    assert _stamp(masks[-1].header) == _stamp(header)
+    after = graph.diagnostics()
+    assert int(after["frames rejected"]) - int(before["frames rejected"]) == 2
+    assert after["level"] == "1" and "rejected" in after["message"]
+
+
+def test_diagnostics_keys(graph: Graph, node) -> None:
+    values = graph.diagnostics()
+    for stage in ("conversion", "low", "segmentation", "publish", "end_to_end"):
+        for q in ("p50", "p95", "p99"):
+            assert float(values[f"{stage} {q} (ms)"]) >= 0
+    for key in ("input rate (Hz)", "output rate (Hz)", "frames dropped", "frames rejected",
+                "keyframe ratio", "backend", "precision", "model", "policy"):
+        assert key in values, key
+    assert values["backend"] == "onnxruntime" and values["precision"] == "fp32"
+
+
+def test_deactivate_cleanup_and_shutdown(graph: Graph, node, frames) -> None:
+    masks = graph.received["/semantic_mask"]
+    assert graph.transition(Transition.TRANSITION_DEACTIVATE)
+    assert graph.state() == State.PRIMARY_STATE_INACTIVE
+    ok, _ = graph.set_parameter("backend", "torch")  # allowed again while inactive
+    assert ok
+    start = len(masks)
+    graph.publish(frames[0], 300.0)
+    graph.spin_for(1.5)
+    assert len(masks) == start  # inactive: nothing segmented
+    assert graph.transition(Transition.TRANSITION_CLEANUP)
+    assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
+    assert graph.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+    assert graph.state() == State.PRIMARY_STATE_FINALIZED
+    stop_node(node)

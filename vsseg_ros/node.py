@@ -1,0 +1,377 @@
+"""``vsseg_node``: a lifecycle node around ``vsseg_core.temporal.VideoSegmenter``.
+
+    subscribes  image (sensor_msgs/Image; or image/compressed with compressed_input)
+    publishes   semantic_mask (mono8 trainIds, 255 = ignore), and, only computed while someone
+                subscribes: semantic_confidence (mono8), semantic_color / semantic_overlay (rgb8),
+                ~/info (vsseg/SegmentationInfo), ~/labels (vsseg/ClassMap, transient local),
+                /diagnostics (diagnostic_msgs/DiagnosticArray)
+
+Every output keeps the input header and resolution. Frames are segmented in a worker thread,
+latest frame wins: a frame that arrives while another waits replaces it (counted as dropped).
+configure loads the bundle and backend and warms up; activate subscribes and starts the worker;
+deactivate stops both and keeps the model; cleanup releases it. Parameters: config/vsseg.yaml.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import CompressedImage, Image
+
+from vsseg.msg import ClassMap, SegmentationInfo, SemanticClass
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import load_bundle
+from vsseg_core.errors import VssegError
+from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES, colorize
+from vsseg_core.runtime.factory import create_backend
+from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter
+from vsseg_core.visualize import overlay
+from vsseg_ros.image_conversion import (
+    ImageRejected,
+    array_to_image,
+    compressed_to_array,
+    image_to_array,
+)
+from vsseg_ros.parameters import BY_NAME, SPECS, load_defaults, policy_string
+from vsseg_ros.statistics import LATENCY_KEYS, NodeStatistics
+
+NODE_NAME = "vsseg_node"
+_RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
+_REJECT_LOG_PERIOD_S = 5.0
+
+
+def _descriptor(name: str) -> ParameterDescriptor:
+    spec = BY_NAME[name]
+    descriptor = ParameterDescriptor(description=spec.description + (" (live)" if spec.live else
+                                                                      " (applies at configure)"))
+    if spec.choices:
+        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.low is not None and spec.kind == "integer":
+        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
+                                                 step=0)]
+    elif spec.low is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low),
+                                                              to_value=float(spec.high), step=0.0)]
+    return descriptor
+
+
+def _qos(reliability: str, depth: int, *, latched: bool = False) -> QoSProfile:
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=_RELIABILITY[reliability],
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
+                      else DurabilityPolicy.VOLATILE)
+
+
+class SegmentationNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        for name, default in load_defaults().items():
+            self.declare_parameter(name, default, _descriptor(name))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.bundle: Bundle | None = None
+        self.backend = None
+        self.segmenter: VideoSegmenter | None = None
+        self.stats = NodeStatistics()
+        self._outputs: dict[str, object] = {}
+        self._labels_pub = self._diagnostics_pub = self._subscription = self._timer = None
+        self._worker: threading.Thread | None = None
+        self._condition = threading.Condition()
+        self._waiting: tuple[object, float] | None = None
+        self._stopping = False
+        self._active = False
+        self._policy_dirty = False
+
+    # -- parameters -------------------------------------------------------------------------
+    def _values(self) -> dict[str, object]:
+        return {spec.name: self.get_parameter(spec.name).value for spec in SPECS}
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            spec = BY_NAME.get(parameter.name)
+            if spec is None:
+                continue
+            reason = spec.check(parameter.value)
+            if reason is None and not spec.live and self._active:
+                reason = (f"{parameter.name} cannot change while active: deactivate and clean up "
+                          "the node, set it, then configure again")
+            if reason is not None:
+                return SetParametersResult(successful=False, reason=reason)
+        candidate = {**self._values(), **{p.name: p.value for p in parameters}}
+        if self.segmenter is not None and any(p.name in ("policy", "interval", "threshold",
+                                                          "max_interval", "budget_ms")
+                                              for p in parameters):
+            try:  # check now, apply on the next frame
+                self.segmenter.resolve_policy(policy_string(candidate))
+            except VssegError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self._policy_dirty = True
+        return SetParametersResult(successful=True)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = self._values()
+        try:
+            self.bundle = load_bundle(values["model"] or None)
+            self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
+                                          precision=values["precision"])
+            self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
+                                            low_latency=values["low_latency"])
+            self.segmenter.set_policy(policy_string(values), max_interval=values["max_interval"])
+            self.segmenter.warmup()
+        except VssegError as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
+        except Exception as exc:  # e.g. a backend library failing: still a clean FAILURE
+            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}; check the "
+                                    "model, backend, device and precision parameters")
+            self._release_model()
+            return TransitionCallbackReturn.FAILURE
+        out_qos = _qos(values["output_reliability"], values["output_depth"])
+        for topic, kind in (("semantic_mask", Image), ("semantic_confidence", Image),
+                            ("semantic_color", Image), ("semantic_overlay", Image),
+                            ("~/info", SegmentationInfo)):
+            self._outputs[topic] = self.create_lifecycle_publisher(kind, topic, out_qos)
+        self._labels_pub = self.create_publisher(ClassMap, "~/labels", _qos("reliable", 1, latched=True))
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._labels_pub.publish(self._class_map())
+        self.stats = NodeStatistics()
+        self.get_logger().info(f"configured: {self.bundle.root} on {self.backend!r}, policy "
+                               f"{self.segmenter.policy.spec}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        values = self._values()
+        qos = _qos(values["input_reliability"], values["input_depth"])
+        if values["compressed_input"]:
+            self._subscription = self.create_subscription(CompressedImage, "image/compressed",
+                                                          self._on_image, qos)
+        else:
+            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+        self._stopping = False
+        self._worker = threading.Thread(target=self._work, name="vsseg-worker", daemon=True)
+        self._worker.start()
+        self._timer = self.create_timer(values["diagnostics_period_s"], self._publish_diagnostics)
+        self._active = True
+        self.get_logger().info(f"active: segmenting {self._subscription.topic_name}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self._publish_diagnostics()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release_all()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_processing()
+        self._release_all()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in state {state.label}: releasing everything; configure again")
+        self._stop_processing()
+        self._release_all()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_processing(self) -> None:
+        self._active = False
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        with self._condition:
+            self._stopping, self._waiting = True, None
+            self._condition.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=10.0)
+            self._worker = None
+
+    def _release_model(self) -> None:
+        if self.segmenter is not None:
+            self.segmenter.close()
+        if self.backend is not None:
+            self.backend.close()
+        self.segmenter = self.backend = self.bundle = None
+
+    def _release_all(self) -> None:
+        for publisher in self._outputs.values():
+            self.destroy_lifecycle_publisher(publisher)
+        self._outputs.clear()
+        for publisher in (self._labels_pub, self._diagnostics_pub):
+            if publisher is not None:
+                self.destroy_publisher(publisher)
+        self._labels_pub = self._diagnostics_pub = None
+        self._release_model()
+
+    # -- frames -----------------------------------------------------------------------------
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        """Executor thread: hand the frame to the worker; replace (drop) a waiting one."""
+        received = time.perf_counter()
+        self.stats.frame_received()
+        with self._condition:
+            if self._waiting is not None:
+                self.stats.frame_dropped()
+            self._waiting = (msg, received)
+            self._condition.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while self._waiting is None and not self._stopping:
+                    self._condition.wait(timeout=1.0)
+                if self._stopping:
+                    return
+                msg, received = self._waiting
+                self._waiting = None
+            try:
+                self._process(msg, received)
+            except Exception as exc:  # keep serving frames; report in /diagnostics
+                self.stats.frame_failed(f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}",
+                                        throttle_duration_sec=_REJECT_LOG_PERIOD_S)
+
+    def _reject(self, reason: str) -> None:
+        self.stats.frame_rejected()
+        self.get_logger().warning(f"image rejected: {reason}",
+                                  throttle_duration_sec=_REJECT_LOG_PERIOD_S)
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        segmenter = self.segmenter
+        if segmenter is None:
+            return
+        try:
+            pixels = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_array(msg)
+        except ImageRejected as exc:
+            self._reject(str(exc))
+            return
+        converted = time.perf_counter()
+        values = self._values()
+        if self._policy_dirty:
+            self._policy_dirty = False
+            segmenter.set_policy(policy_string(values), max_interval=values["max_interval"])
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        try:
+            result = segmenter.step(pixels, stamp)
+        except StreamError:
+            segmenter.reset()  # new camera resolution: a new stream
+            result = segmenter.step(pixels, stamp)
+        published = self._publish(msg, pixels, result, values)
+        done = time.perf_counter()
+        latencies = {"conversion": (converted - received) * 1000.0,
+                     **{k: result.timings_ms[k] for k in LATENCY_KEYS if k in result.timings_ms},
+                     "segmentation": result.timings_ms["total"],
+                     "publish": (done - converted) * 1000.0 - result.timings_ms["total"],
+                     "end_to_end": (done - received) * 1000.0}
+        self._outputs["~/info"].publish(self._info(msg, result, latencies))
+        self.stats.frame_processed(latencies, result.keyframe, published)
+
+    def _publish(self, msg, pixels: np.ndarray, result: VideoResult, values: dict) -> tuple[str, ...]:
+        header, publishers, published = msg.header, self._outputs, []
+        publishers["semantic_mask"].publish(array_to_image(result.labels, header))
+        if values["publish_confidence"] and publishers["semantic_confidence"].get_subscription_count():
+            confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
+            publishers["semantic_confidence"].publish(array_to_image(confidence, header))
+            published.append("confidence")
+        if values["publish_color"] and publishers["semantic_color"].get_subscription_count():
+            publishers["semantic_color"].publish(array_to_image(colorize(result.labels), header))
+            published.append("color")
+        if values["publish_overlay"] and publishers["semantic_overlay"].get_subscription_count():
+            rgb = pixels if pixels.ndim == 3 else np.repeat(pixels[:, :, None], 3, axis=2)
+            publishers["semantic_overlay"].publish(array_to_image(overlay(rgb, result.labels), header))
+            published.append("overlay")
+        return tuple(published)
+
+    def _info(self, msg, result: VideoResult, latencies: dict[str, float]) -> SegmentationInfo:
+        segmenter, backend = self.segmenter, self.backend
+        timings = result.timings_ms
+        return SegmentationInfo(
+            header=msg.header, keyframe=result.keyframe, keyframe_reason=result.reason,
+            served_by_propagation=result.served_by == "propagation",
+            frames_since_keyframe=segmenter.scheduler.frames_since_keyframe,
+            deviation=math.nan if result.deviation is None else float(result.deviation),
+            conversion_ms=latencies["conversion"], preprocess_ms=timings["preprocess"],
+            low_ms=timings["low"], high_ms=timings["high"], flow_ms=timings["flow"],
+            prop_ms=timings["prop"], postprocess_ms=timings["postprocess"],
+            segmentation_ms=timings["total"], publish_ms=latencies["publish"],
+            end_to_end_ms=latencies["end_to_end"], backend=backend.name,
+            precision=backend.precision, policy=segmenter.policy.spec)
+
+    def _class_map(self) -> ClassMap:
+        classes = [SemanticClass(train_id=c.train_id, label_id=c.label_id, name=c.name,
+                                 color=list(c.color)) for c in TRAIN_CLASSES]
+        message = ClassMap(classes=classes, ignore_id=IGNORE_ID)
+        message.header.stamp = self.get_clock().now().to_msg()
+        return message
+
+    def _publish_diagnostics(self) -> None:
+        if self._diagnostics_pub is None:
+            return
+        level, message = self.stats.health(self._active)
+        values = self.stats.snapshot()
+        if self.backend is not None and self.bundle is not None and self.segmenter is not None:
+            values.update({"backend": self.backend.name, "precision": self.backend.precision,
+                           "device": self.backend.device, "model": str(self.bundle.root),
+                           "policy": self.segmenter.policy.spec})
+        status = DiagnosticStatus(
+            level=bytes([level]), name=f"{self.get_name()}: segmentation", message=message,
+            hardware_id=self.backend.device if self.backend is not None else "none",
+            values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
+                    for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script: ``vsseg_node [--autostart] [--ros-args ...]``; --autostart configures
+    and activates. SIGINT/SIGTERM stop the spin loop within 0.1 s; the node then stops its
+    worker and releases the model before exiting with 0."""
+    argv = list(sys.argv if argv is None else argv)
+    autostart = "--autostart" in argv
+    argv = [a for a in argv if a != "--autostart"]
+    stop = threading.Event()
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    node = SegmentationNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    finally:
+        node._stop_processing()
+        node._release_all()
+        executor.remove_node(node)
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

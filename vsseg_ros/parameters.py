@@ -1,0 +1,127 @@
+"""The node's parameters: names, types, descriptions, ranges, which apply live, and the
+defaults read from config/vsseg.yaml (the one place defaults live). No rclpy here, so the
+rules are testable on their own; ``vsseg_ros.node`` turns them into declarations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from vsseg_core.errors import ConfigError
+from vsseg_core.runtime.base import DEVICES
+from vsseg_core.runtime.factory import BACKENDS
+
+CONFIG_FILE = "vsseg.yaml"
+POLICIES = ("per_frame", "fixed", "adaptive", "budget")
+RELIABILITY = ("best_effort", "reliable")
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter: ``kind`` is "string", "integer", "double" or "bool"; ``live`` ones apply
+    on the next frame while active, the others only at the next configure."""
+
+    name: str
+    kind: str
+    description: str
+    live: bool = False
+    choices: tuple[str, ...] = ()
+    low: float | None = None
+    high: float | None = None
+
+    def check(self, value: object) -> str | None:
+        """The reason ``value`` is not acceptable, or None."""
+        expected = {"string": str, "integer": int, "double": (int, float), "bool": bool}[self.kind]
+        if not isinstance(value, expected) or (self.kind != "bool" and isinstance(value, bool)):
+            return f"{self.name} must be a {self.kind}, got {value!r}"
+        if self.choices and value not in self.choices and not (
+                self.name == "device" and str(value).startswith("cuda:")):
+            return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.low is not None and not self.low <= float(value) <= float(self.high):  # type: ignore[arg-type]
+            return f"{self.name} must be in [{self.low:g}, {self.high:g}], got {value!r}"
+        return None
+
+
+SPECS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("model", "string", "model bundle directory (from `vsseg export`); empty = the "
+                  "shipped model"),
+    ParameterSpec("backend", "string", "inference backend", choices=BACKENDS + ("tensorrt",)),
+    ParameterSpec("device", "string", "device: auto, cpu, cuda or cuda:N", choices=DEVICES),
+    ParameterSpec("precision", "string", "numeric precision", choices=("auto", "fp32", "fp16")),
+    ParameterSpec("policy", "string", "keyframe policy", live=True, choices=POLICIES),
+    ParameterSpec("interval", "integer", "frames between keyframes for policy fixed", live=True,
+                  low=1, high=1000),
+    ParameterSpec("threshold", "double", "adaptive deviation threshold; 0 = the bundle's "
+                  "calibrated one", live=True, low=0.0, high=100.0),
+    ParameterSpec("max_interval", "integer", "adaptive/budget: keyframe after this many frames",
+                  live=True, low=1, high=1000),
+    ParameterSpec("budget_ms", "double", "policy budget: mean latency per frame to hold (ms)",
+                  live=True, low=1.0, high=10000.0),
+    ParameterSpec("low_latency", "bool", "answer keyframes by propagation while a worker "
+                  "thread computes their deep features"),
+    ParameterSpec("publish_confidence", "bool", "publish /semantic_confidence (computed only "
+                  "when subscribed)", live=True),
+    ParameterSpec("publish_color", "bool", "publish /semantic_color (computed only when "
+                  "subscribed)", live=True),
+    ParameterSpec("publish_overlay", "bool", "publish /semantic_overlay (computed only when "
+                  "subscribed)", live=True),
+    ParameterSpec("compressed_input", "bool", "subscribe image/compressed instead of image"),
+    ParameterSpec("input_reliability", "string", "input QoS reliability", choices=RELIABILITY),
+    ParameterSpec("input_depth", "integer", "input QoS depth (frames)", low=1, high=100),
+    ParameterSpec("output_reliability", "string", "output QoS reliability", choices=RELIABILITY),
+    ParameterSpec("output_depth", "integer", "output QoS depth (messages)", low=1, high=100),
+    ParameterSpec("diagnostics_period_s", "double", "/diagnostics period (s)", low=0.1, high=60.0),
+)
+BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def config_path() -> Path:
+    """config/vsseg.yaml: beside the sources (pip editable install, so edits apply), else the
+    installed share directory (colcon)."""
+    source = Path(__file__).resolve().parent.parent / "config" / CONFIG_FILE
+    if source.is_file():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory("vsseg")) / "config" / CONFIG_FILE
+    except (ImportError, LookupError, OSError):  # not installed with colcon / no ament index
+        installed = None
+    if installed is not None and installed.is_file():
+        return installed
+    raise ConfigError(f"{CONFIG_FILE} not found beside the sources ({source}) nor in the vsseg "
+                      "share directory; reinstall vsseg")
+
+
+def load_defaults(path: Path | None = None) -> dict[str, object]:
+    """{name: default} for every spec, from the first ``ros__parameters`` block of the file;
+    ConfigError when a parameter is missing, unknown or invalid there."""
+    path = path or config_path()
+    document = yaml.safe_load(path.read_text()) or {}
+    blocks = [v["ros__parameters"] for v in document.values()
+              if isinstance(v, dict) and "ros__parameters" in v]
+    if not blocks:
+        raise ConfigError(f"{path}: no `ros__parameters` block")
+    values = blocks[0]
+    missing = [s.name for s in SPECS if s.name not in values]
+    unknown = sorted(set(values) - set(BY_NAME))
+    if missing or unknown:
+        raise ConfigError(f"{path}: missing {missing or 'nothing'}, unknown {unknown or 'nothing'}")
+    for spec in SPECS:
+        reason = spec.check(values[spec.name])
+        if reason:
+            raise ConfigError(f"{path}: {reason}")
+    return {spec.name: values[spec.name] for spec in SPECS}
+
+
+def policy_string(values: dict[str, object]) -> str:
+    """The vsseg_core policy string for the parameters (policy, interval, threshold, budget_ms)."""
+    policy = values["policy"]
+    if policy == "fixed":
+        return f"fixed:{values['interval']}"
+    if policy == "adaptive":
+        return "adaptive" if not values["threshold"] else f"adaptive:{values['threshold']}"
+    if policy == "budget":
+        return f"budget:{values['budget_ms']}"
+    return "per_frame"

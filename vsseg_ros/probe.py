@@ -1,0 +1,154 @@
+"""Drive a running vsseg_node from another process: start it, publish frames, collect what it
+publishes. Used by `vsseg node-demo`, `vsseg bench-node` and the tests.
+
+Latency bookkeeping per frame (ms): ``end_to_end`` = publish of the image -> mask received here
+(this process's clock); the node's SegmentationInfo splits its part into conversion,
+segmentation (vsseg_core: preprocess, network graphs, postprocess) and publish; ``transport`` =
+end_to_end - the node's own receive->publish time (DDS both ways, serialisation, executor).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from vsseg.msg import ClassMap, SegmentationInfo
+from vsseg_core.errors import VssegError
+from vsseg_ros.image_conversion import array_to_image
+
+NODE = "vsseg_node"
+IMAGE_TOPIC = "/vsseg_probe/image"
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+def isolate_dds() -> None:
+    """Keep this process's (and its children's) DDS traffic on this machine, on a private domain
+    unless ROS_DOMAIN_ID is already set."""
+    os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 100))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+
+def start_node(*params: str, autostart: bool = False, image_topic: str = IMAGE_TOPIC
+               ) -> subprocess.Popen:
+    """``python -m vsseg_ros.node`` (this interpreter) with ``image`` remapped to
+    ``image_topic`` and ``-p name:=value`` for each of ``params``; output captured."""
+    args = [sys.executable, "-m", "vsseg_ros.node", *(["--autostart"] if autostart else []),
+            "--ros-args", "-r", f"image:={image_topic}"]
+    for param in params:
+        args += ["-p", param]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> str:
+    """SIGTERM and wait; returns the node's log. VssegError if it does not exit cleanly."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, _ = process.communicate()
+        raise VssegError(f"vsseg_node did not stop within {timeout:.0f} s of SIGTERM:\n{out}")
+    if process.returncode != 0:
+        raise VssegError(f"vsseg_node exited with {process.returncode}:\n{out}")
+    return out
+
+
+@dataclass
+class FrameRecord:
+    """What is known of one published frame (times in ms, NaN until known)."""
+
+    sent: float
+    end_to_end: float = float("nan")
+    info: SegmentationInfo | None = None
+
+
+@dataclass
+class NodeProbe:
+    """A node that feeds ``image_topic`` and listens to the segmentation node's outputs."""
+
+    image_topic: str = IMAGE_TOPIC
+    sensor_qos: bool = True
+    overlay: bool = False
+    frames: dict[tuple[int, int], FrameRecord] = field(default_factory=dict)
+    diagnostics: list = field(default_factory=list)
+    overlays: list = field(default_factory=list)
+    class_maps: list = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.node = rclpy.create_node("vsseg_probe")
+        self.executor = rclpy.executors.SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        qos = qos_profile_sensor_data if self.sensor_qos else RELIABLE
+        self.publisher = self.node.create_publisher(Image, self.image_topic, qos)
+        self.node.create_subscription(Image, "/semantic_mask", self._on_mask, RELIABLE)
+        self.node.create_subscription(SegmentationInfo, f"/{NODE}/info", self._on_info, RELIABLE)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append,
+                                      RELIABLE)
+        self.node.create_subscription(ClassMap, f"/{NODE}/labels", self.class_maps.append, LATCHED)
+        if self.overlay:
+            self.node.create_subscription(Image, "/semantic_overlay", self.overlays.append, RELIABLE)
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise VssegError(f"timed out after {timeout:.0f} s waiting for {what}")
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def spin_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=max(0.0, min(0.02, deadline - time.monotonic())))
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Until the node has configured (latched class map) and subscribed to our topic."""
+        self.spin_until(lambda: self.class_maps and self.publisher.get_subscription_count() > 0,
+                        timeout, "vsseg_node to configure, activate and subscribe")
+
+    def publish(self, rgb: np.ndarray, index: int, frame_id: str = "camera") -> None:
+        """Publish frame ``index`` with a stamp of ``index`` ms, so replies can be matched."""
+        header = Header(frame_id=frame_id)
+        header.stamp.sec, header.stamp.nanosec = index // 1000, (index % 1000) * 1_000_000
+        message = array_to_image(rgb, header)
+        self.frames[(header.stamp.sec, header.stamp.nanosec)] = FrameRecord(time.perf_counter())
+        self.publisher.publish(message)
+
+    def _on_mask(self, mask: Image) -> None:
+        record = self.frames.get((mask.header.stamp.sec, mask.header.stamp.nanosec))
+        if record is not None:
+            record.end_to_end = (time.perf_counter() - record.sent) * 1000.0
+
+    def _on_info(self, info: SegmentationInfo) -> None:
+        record = self.frames.get((info.header.stamp.sec, info.header.stamp.nanosec))
+        if record is not None:
+            record.info = info
+
+    def answered(self) -> list[FrameRecord]:
+        return [r for r in self.frames.values() if r.info is not None and np.isfinite(r.end_to_end)]
+
+    def latest_diagnostics(self) -> dict[str, str]:
+        """Key/values of the node's latest diagnostic status ({} before the first)."""
+        for array in reversed(self.diagnostics):
+            for status in array.status:
+                if status.name == f"{NODE}: segmentation":
+                    return {kv.key: kv.value for kv in status.values}
+        return {}

@@ -1,0 +1,106 @@
+"""Counters, rates and latency percentiles behind the node's /diagnostics (no rclpy here).
+
+Latencies are kept for the last ``window`` processed frames, rates over the last
+``rate_window_s`` seconds; counters are totals since the node was configured.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+LATENCY_KEYS = ("conversion", "preprocess", "low", "high", "flow", "prop", "postprocess",
+                "segmentation", "publish", "end_to_end")
+"""Per-frame latencies (ms) the node records, in pipeline order."""
+OK, WARN, ERROR = 0, 1, 2
+
+
+class NodeStatistics:
+    """Thread-safe: the subscription callback and the worker thread both record into it."""
+
+    def __init__(self, window: int = 300, rate_window_s: float = 5.0) -> None:
+        self._lock = threading.Lock()
+        self._latency = {key: deque(maxlen=window) for key in LATENCY_KEYS}
+        self._keyframes: deque[bool] = deque(maxlen=window)
+        self._inputs: deque[float] = deque()
+        self._outputs: deque[float] = deque()
+        self._rate_window_s = rate_window_s
+        self.received = self.processed = self.dropped = self.rejected = self.failed = 0
+        self.published = {"color": 0, "overlay": 0, "confidence": 0}
+        self.last_error = ""
+
+    def frame_received(self) -> None:
+        with self._lock:
+            self.received += 1
+            self._inputs.append(time.monotonic())
+
+    def frame_dropped(self) -> None:
+        """A waiting frame was replaced by a newer one before it was processed."""
+        with self._lock:
+            self.dropped += 1
+
+    def frame_rejected(self) -> None:
+        with self._lock:
+            self.rejected += 1
+
+    def frame_failed(self, error: str) -> None:
+        with self._lock:
+            self.failed += 1
+            self.last_error = error
+
+    def frame_processed(self, latencies_ms: dict[str, float], keyframe: bool,
+                        published: tuple[str, ...] = ()) -> None:
+        """``latencies_ms`` for (a subset of) LATENCY_KEYS; ``published``: optional outputs sent."""
+        with self._lock:
+            self.processed += 1
+            self._outputs.append(time.monotonic())
+            self._keyframes.append(keyframe)
+            for key, value in latencies_ms.items():
+                self._latency[key].append(value)
+            for name in published:
+                self.published[name] += 1
+
+    def _rate(self, stamps: deque[float], now: float) -> float:
+        """Events/s between the first and last event of the window (0 with fewer than 2)."""
+        while stamps and now - stamps[0] > self._rate_window_s:
+            stamps.popleft()
+        if len(stamps) < 2 or stamps[-1] == stamps[0]:
+            return 0.0
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+    def snapshot(self) -> dict[str, float | int | str]:
+        """Every diagnostic value by key (rates in Hz, latencies in ms)."""
+        now = time.monotonic()
+        with self._lock:
+            values: dict[str, float | int | str] = {
+                "frames received": self.received, "frames processed": self.processed,
+                "frames dropped": self.dropped, "frames rejected": self.rejected,
+                "frames failed": self.failed,
+                "input rate (Hz)": self._rate(self._inputs, now),
+                "output rate (Hz)": self._rate(self._outputs, now),
+                "keyframe ratio": float(np.mean(self._keyframes)) if self._keyframes else 0.0,
+            }
+            for name, count in self.published.items():
+                values[f"{name} images published"] = count
+            for key, samples in self._latency.items():
+                if samples:
+                    p50, p95, p99 = np.percentile(np.asarray(samples), (50, 95, 99))
+                    values.update({f"{key} p50 (ms)": float(p50), f"{key} p95 (ms)": float(p95),
+                                   f"{key} p99 (ms)": float(p99)})
+            return values
+
+    def health(self, active: bool) -> tuple[int, str]:
+        """(level, message) for the diagnostic status."""
+        with self._lock:
+            if self.failed:
+                return ERROR, f"{self.failed} frames failed; last: {self.last_error}"
+            if not active:
+                return OK, "not active"
+            if self.rejected:
+                return WARN, f"{self.rejected} malformed images rejected"
+            if self.received and self.dropped > self.received // 2:
+                return WARN, "more than half of the frames dropped: inference slower than input"
+            return OK, "segmenting" if self.processed else "waiting for images"
