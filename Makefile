@@ -25,7 +25,13 @@ demo: setup
 		--seed 2026 --overwrite --preview $(DEMO_DIR)/synth_preview.png
 	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite --policy adaptive \
 		--preview $(DEMO_DIR)/segment_preview.png
-	$(VENV)/bin/vsseg node-demo --input $(DEMO_DIR)/synth --overlay $(DEMO_DIR)/node_overlay.png
+	rm -rf $(DEMO_DIR)/synth.bag $(DEMO_DIR)/replay.bag
+	$(VENV)/bin/vsseg bag from-cityscapes --data $(DEMO_DIR)/synth --out $(DEMO_DIR)/synth.bag \
+		--with-labels --quiet
+	$(VENV)/bin/vsseg bag replay --in $(DEMO_DIR)/synth.bag --out $(DEMO_DIR)/replay.bag \
+		--overlay $(DEMO_DIR)/node_overlay.png
+	$(VENV)/bin/vsseg bench --data $(DEMO_DIR)/synth --split train --quiet \
+		--policies per_frame,fixed:3,fixed:5,adaptive --plot $(DEMO_DIR)/policy_curve.png
 
 test: setup
 	$(PY) -m pytest

@@ -34,6 +34,9 @@ setup(
         # subcommands that need ROS 2; vsseg_core's CLI loads them when they import
         "vsseg.commands": ["node-demo = vsseg_ros.cli.node_demo",
                            "bench-node = vsseg_ros.cli.bench_node"],
+        # `vsseg bag` subcommands that need ROS 2
+        "vsseg.bag_commands": ["play = vsseg_ros.cli.bag_play", "record = vsseg_ros.cli.bag_record",
+                               "replay = vsseg_ros.cli.bag_replay"],
     },
     zip_safe=True,
 )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,16 +59,10 @@ class Graph:
         self.received: dict[str, list] = {}
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.executor.spin_once(timeout_sec=0.05)
+        probe.spin_until(self.executor, condition, timeout, what)
 
     def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
+        probe.spin_for(self.executor, seconds)
 
     def subscribe(self, topic: str, kind, qos=RELIABLE) -> list:
         messages = self.received.setdefault(topic, [])

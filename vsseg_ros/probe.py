@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +35,35 @@ IMAGE_TOPIC = "/vsseg_probe/image"
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+OUTPUT_TOPICS = {"/semantic_mask": "sensor_msgs/msg/Image",
+                 f"/{NODE}/info": "vsseg/msg/SegmentationInfo",
+                 "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
+"""The node outputs a recording needs for `vsseg bag eval` (topic -> message type)."""
+
+
+@contextmanager
+def spinning(name: str) -> Iterator[rclpy.node.Node]:
+    """A node whose executor spins in a background thread for the duration of the block."""
+    node = rclpy.create_node(name)
+    executor = rclpy.executors.SingleThreadedExecutor()
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, name=f"{name}-spin", daemon=True)
+    thread.start()
+    try:
+        yield node
+    finally:
+        executor.shutdown(timeout_sec=2.0)
+        thread.join(timeout=5.0)
+        node.destroy_node()
+
+
+def describe_diagnostics(values: dict[str, str]) -> str:
+    """One line from the node's diagnostic key/values: output rate, end-to-end latency, ..."""
+    return (f"from /diagnostics: output rate {float(values['output rate (Hz)']):.1f} Hz, "
+            f"end-to-end latency p50 {float(values['end_to_end p50 (ms)']):.1f} ms, "
+            f"p95 {float(values['end_to_end p95 (ms)']):.1f} ms, keyframe ratio "
+            f"{100 * float(values['keyframe ratio']):.0f}%, {values['frames dropped']} dropped, "
+            f"{values['policy']}, {values['backend']} {values['precision']}")
 
 
 def isolate_dds() -> None:
@@ -66,6 +97,22 @@ def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> str:
     if process.returncode != 0:
         raise VssegError(f"vsseg_node exited with {process.returncode}:\n{out}")
     return out
+
+
+def spin_until(executor, condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Spin ``executor`` until ``condition()``; VssegError naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise VssegError(f"timed out after {timeout:.0f} s waiting for {what}")
+        executor.spin_once(timeout_sec=0.02)
+
+
+def spin_for(executor, seconds: float) -> None:
+    """Spin ``executor`` for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=max(0.0, min(0.02, deadline - time.monotonic())))
 
 
 @dataclass
@@ -108,16 +155,10 @@ class NodeProbe:
         self.node.destroy_node()
 
     def spin_until(self, condition: Callable[[], bool], timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise VssegError(f"timed out after {timeout:.0f} s waiting for {what}")
-            self.executor.spin_once(timeout_sec=0.02)
+        spin_until(self.executor, condition, timeout, what)
 
     def spin_for(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=max(0.0, min(0.02, deadline - time.monotonic())))
+        spin_for(self.executor, seconds)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Until the node has configured (latched class map) and subscribed to our topic."""

@@ -13,19 +13,29 @@ from importlib.metadata import entry_points
 from types import ModuleType
 
 from vsseg_core import __version__
-from vsseg_core.cli import bench, evaluate, export, labels, segment, synth, train, train_propagation
+from vsseg_core.cli import (
+    bag,
+    bench,
+    evaluate,
+    export,
+    labels,
+    segment,
+    synth,
+    train,
+    train_propagation,
+)
 from vsseg_core.errors import VssegError
 
-SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, labels)
+SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, bag, labels)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 PLUGIN_GROUP = "vsseg.commands"
 """Entry points adding subcommands from other packages (vsseg_ros: node-demo, bench-node)."""
 
 
-def plugin_commands() -> Iterator[ModuleType]:
-    """Subcommand modules registered under PLUGIN_GROUP whose imports work here (the ROS 2
-    ones need the ROS wheels and the built interfaces)."""
-    for entry in entry_points(group=PLUGIN_GROUP):
+def plugin_commands(group: str = PLUGIN_GROUP) -> Iterator[ModuleType]:
+    """Subcommand modules registered under ``group`` whose imports work here (the ROS 2 ones
+    need the ROS wheels and the built interfaces)."""
+    for entry in entry_points(group=group):
         try:
             yield entry.load()
         except ImportError:

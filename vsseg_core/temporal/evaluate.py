@@ -51,6 +51,64 @@ def _nan_to_none(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
 
+class StreamScores:
+    """Accumulates what a policy record reports, frame by frame, from any source (a dataset
+    streamed here, or a segmented bag)."""
+
+    def __init__(self) -> None:
+        self.confusion, self.tc = ConfusionMatrix(), TemporalConsistency(flow_scale=TC_FLOW_SCALE)
+        self.totals: dict[str, list[float]] = {"all": [], "keyframe": [], "propagated": []}
+        self.stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.reasons: Counter[str] = Counter()
+        self.keyframes = self.labelled = 0
+
+    def new_sequence(self) -> None:
+        self.tc.reset()
+
+    def add(self, image: np.ndarray | None, labels: np.ndarray, truth: np.ndarray | None, *,
+            keyframe: bool, reason: str, propagated: bool, timings_ms: dict[str, float]) -> None:
+        """One frame: its input ``image`` (for TC; None skips TC), predicted ``labels``,
+        ground truth (or None), the keyframe decision and per-stage ms (``STAGES`` keys)."""
+        self.totals["all"].append(timings_ms["total"])
+        self.totals["propagated" if propagated else "keyframe"].append(timings_ms["total"])
+        for stage in STAGES:
+            self.stages[stage].append(timings_ms.get(stage, 0.0))
+        self.keyframes += keyframe
+        if keyframe:
+            self.reasons[reason] += 1
+        if truth is not None:
+            self.confusion.update(labels, truth)
+            self.labelled += 1
+        if image is not None:
+            self.tc.push(image, labels)
+
+    def record(self, *, policy: str, backend: str, machine: str, **extra) -> dict:
+        """The JSON record (module docstring) plus ``extra`` keys."""
+        frames = len(self.totals["all"])
+        if not frames:
+            raise DatasetError("no frames were segmented")
+        labelled = self.labelled
+        return {
+            "policy": policy,
+            "miou": _nan_to_none(self.confusion.miou()) if labelled else None,
+            "tc": _nan_to_none(self.tc.value()),
+            "per_class_iou": {name: (_nan_to_none(v) if labelled else None)
+                              for name, v in zip(CLASS_NAMES, self.confusion.iou())},
+            "keyframe_ratio": self.keyframes / frames,
+            "fps": frames / (sum(self.totals["all"]) / 1000.0),
+            "latency_ms": latency_summary(self.totals["all"]),
+            "latency_ms_by_type": {"keyframe": latency_summary(self.totals["keyframe"]),
+                                   "propagated": latency_summary(self.totals["propagated"])},
+            "stage_mean_ms": {stage: float(np.mean(v)) for stage, v in self.stages.items()},
+            "keyframe_reasons": dict(self.reasons),
+            "frames": frames,
+            "labelled_frames": labelled,
+            "backend": backend,
+            "machine": machine,
+            **extra,
+        }
+
+
 def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backend, policy: str,
                     *, low_latency: bool = False, max_sequences: int | None = None,
                     progress: bool = True) -> dict:
@@ -61,11 +119,7 @@ def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backe
     if not sequences:
         raise DatasetError(f"{data} ({split}) has no sequences to evaluate")
     fps = dataset_fps(data)
-    scores, tc = ConfusionMatrix(), TemporalConsistency(flow_scale=TC_FLOW_SCALE)
-    totals: dict[str, list[float]] = {"all": [], "keyframe": [], "propagated": []}
-    stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
-    reasons: Counter[str] = Counter()
-    keyframes = labelled = 0
+    scores = StreamScores()
     with VideoSegmenter(bundle, backend, policy, low_latency=low_latency) as segmenter:
         segmenter.warmup()
         total = sum(len(s) for s in sequences)
@@ -73,44 +127,15 @@ def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backe
                   disable=not progress, mininterval=1.0) as bar:
             for sequence in sequences:
                 segmenter.reset()
-                tc.reset()
+                scores.new_sequence()
                 for record in sequence:
                     rgb = record.load_image()
                     result = segmenter.step(rgb, record.fid.frame / fps)
-                    kind = "propagated" if result.served_by == "propagation" else "keyframe"
-                    totals["all"].append(result.timings_ms["total"])
-                    totals[kind].append(result.timings_ms["total"])
-                    for stage, ms in result.timings_ms.items():
-                        stages[stage].append(ms)
-                    keyframes += result.keyframe
-                    if result.keyframe:
-                        reasons[result.reason] += 1
-                    truth = record.load_labels()
-                    if truth is not None:
-                        scores.update(result.labels, truth)
-                        labelled += 1
-                    tc.push(rgb, result.labels)
+                    scores.add(rgb, result.labels, record.load_labels(), keyframe=result.keyframe,
+                               reason=result.reason, propagated=result.served_by == "propagation",
+                               timings_ms=result.timings_ms)
                     bar.update(1)
         spec = segmenter.policy.spec
-    frames = len(totals["all"])
-    return {
-        "policy": spec,
-        "low_latency": low_latency,
-        "miou": _nan_to_none(scores.miou()) if labelled else None,
-        "tc": _nan_to_none(tc.value()),
-        "per_class_iou": {name: (_nan_to_none(v) if labelled else None)
-                          for name, v in zip(CLASS_NAMES, scores.iou())},
-        "keyframe_ratio": keyframes / frames,
-        "fps": frames / (sum(totals["all"]) / 1000.0),
-        "latency_ms": latency_summary(totals["all"]),
-        "latency_ms_by_type": {"keyframe": latency_summary(totals["keyframe"]),
-                               "propagated": latency_summary(totals["propagated"])},
-        "stage_mean_ms": {stage: float(np.mean(v)) for stage, v in stages.items()},
-        "keyframe_reasons": dict(reasons),
-        "frames": frames,
-        "labelled_frames": labelled,
-        "sequences": len(sequences),
-        "data": str(data),
-        "backend": f"{backend.name} ({backend.device}, {backend.precision})",
-        "machine": describe_machine(),
-    }
+    return scores.record(policy=spec, backend=f"{backend.name} ({backend.device}, {backend.precision})",
+                         machine=describe_machine(), low_latency=low_latency,
+                         sequences=len(sequences), data=str(data))

@@ -17,7 +17,7 @@ from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.image_io import write_png_atomic
 from vsseg_ros.image_conversion import image_to_array
-from vsseg_ros.probe import NodeProbe, isolate_dds, start_node, stop_node
+from vsseg_ros.probe import NodeProbe, describe_diagnostics, isolate_dds, start_node, stop_node
 
 NAME = "node-demo"
 HELP = "run vsseg_node on a sequence published as ROS images; print rate and latency"
@@ -63,11 +63,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"vsseg_node: {len(probe.frames)} frames published at {args.rate:g} Hz, "
           f"{len(answered)} masks received, {diagnostics['frames dropped']} dropped, "
           f"{diagnostics['frames rejected']} rejected")
-    print(f"from /diagnostics: output rate {float(diagnostics['output rate (Hz)']):.1f} Hz, "
-          f"end-to-end latency p50 {float(diagnostics['end_to_end p50 (ms)']):.1f} ms, "
-          f"p95 {float(diagnostics['end_to_end p95 (ms)']):.1f} ms, keyframe ratio "
-          f"{100 * float(diagnostics['keyframe ratio']):.0f}%, {diagnostics['policy']}, "
-          f"{diagnostics['backend']} {diagnostics['precision']}")
+    print(describe_diagnostics(diagnostics))
     if args.overlay is not None:
         if overlay is None:
             raise VssegError(f"no /semantic_overlay image arrived; node log:\n{log}")

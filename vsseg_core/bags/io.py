@@ -1,0 +1,75 @@
+"""Opening bags for reading and writing with errors that name the bag and what to do, and a
+writer that stays readable when interrupted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
+
+from vsseg_core.errors import VssegError
+
+STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+BAG_VERSION = 9
+
+
+class BagError(VssegError, ValueError):
+    """A bag that cannot be read or written as asked; the message names it and the fix."""
+
+
+@contextmanager
+def open_reader(path: str | Path) -> Iterator[Reader]:
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"bag {path} does not exist; pass a rosbag2 directory (with metadata.yaml)")
+    try:
+        reader = Reader(path)
+        reader.open()
+    except (ReaderError, OSError, ValueError, KeyError) as exc:
+        raise BagError(f"bag {path} cannot be read ({exc}); it is not a rosbag2 bag or it is "
+                       "corrupt (e.g. a truncated .db3 or .mcap)") from exc
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def check_new_bag(path: str | Path) -> None:
+    """BagError unless ``path`` is free for a new bag (check before any long work)."""
+    if Path(path).exists():
+        raise BagError(f"output bag {path} exists; choose another path or delete it")
+
+
+@contextmanager
+def open_writer(path: str | Path, storage: str = "sqlite3") -> Iterator[Writer]:
+    """A rosbag2 writer that is closed (index and metadata written) whatever happens inside,
+    Ctrl-C included, so everything written so far stays readable."""
+    path = Path(path)
+    if storage not in STORAGES:
+        raise BagError(f"storage {storage!r} is not one of {', '.join(STORAGES)}")
+    check_new_bag(path)
+    try:
+        writer = Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+        writer.open()
+    except (WriterError, OSError) as exc:
+        raise BagError(f"cannot create bag {path} ({exc}); choose a writable path") from exc
+    try:
+        yield writer
+    finally:
+        writer.close()
+
+
+def topics(reader: Reader) -> dict[str, str]:
+    """{topic: message type} of a bag."""
+    return {c.topic: c.msgtype for c in reader.connections}
+
+
+def require_topic(reader: Reader, topic: str, msgtype: str) -> None:
+    available = topics(reader)
+    if topic not in available:
+        listing = ", ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "none"
+        raise BagError(f"bag {reader.path} has no topic {topic}; its topics: {listing}")
+    if available[topic] != msgtype:
+        raise BagError(f"bag {reader.path}: topic {topic} is {available[topic]}, not {msgtype}")

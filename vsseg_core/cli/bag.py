@@ -1,0 +1,123 @@
+"""rosbag2 tools (through the `rosbags` package; no ROS install needed).
+
+  vsseg bag from-cityscapes --data D --out BAG [--with-labels]   dataset -> bag of images
+  vsseg bag segment --in BAG --out BAG2                          offline bag -> bag segmentation
+  vsseg bag eval --bag BAG2                                      mIoU, TC, keyframes, latency
+  vsseg bag play BAG / record --out BAG / replay --in BAG --out BAG2   live graph (ROS 2)
+
+example:
+  vsseg bag from-cityscapes --data data/synth_heldout --split val --out out/heldout.bag --with-labels
+  vsseg bag segment --in out/heldout.bag --out out/heldout_seg.bag
+  vsseg bag eval --bag out/heldout_seg.bag --json out/bag_eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
+from vsseg_core.bags.evaluate import evaluate_bag
+from vsseg_core.bags.io import STORAGES, open_reader, topics
+from vsseg_core.bags.segment import segment_bag
+from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.runtime.base import DEVICES
+from vsseg_core.runtime.factory import BACKENDS, create_backend
+from vsseg_core.staging import write_text_atomic
+from vsseg_core.temporal.report import policy_table
+from vsseg_core.temporal.video import VideoSegmenter
+
+BAG_PLUGIN_GROUP = "vsseg.bag_commands"
+NAME = "bag"
+HELP = "rosbag2 tools: dataset to bag, offline bag segmentation, evaluation from bags"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True,
+                                parser_class=type(parser))
+    convert = sub.add_parser("from-cityscapes", help="Cityscapes-layout sequences -> bag")
+    convert.add_argument("--data", required=True, type=Path, help="Cityscapes-layout root")
+    convert.add_argument("--split", default="train", help="split (default %(default)s)")
+    convert.add_argument("--out", required=True, type=Path, metavar="BAG", help="new bag directory")
+    convert.add_argument("--storage", choices=STORAGES, default="sqlite3", help="default %(default)s")
+    convert.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic (default %(default)s)")
+    convert.add_argument("--encoding", choices=("rgb8", "bgr8"), default="rgb8", help="default %(default)s")
+    convert.add_argument("--rate", type=float, default=17.0, help="frames/s of the stamps (default %(default)s)")
+    convert.add_argument("--with-labels", action="store_true",
+                         help="also write ground truth (mono8 trainIds) on <namespace>/labels")
+    convert.set_defaults(bag_run=_from_cityscapes)
+
+    segment = sub.add_parser("segment", help="segment a bag's images into a new bag")
+    segment.add_argument("--in", dest="in_bag", required=True, type=Path, metavar="BAG")
+    segment.add_argument("--out", required=True, type=Path, metavar="BAG2", help="new bag directory")
+    segment.add_argument("--model", type=Path, metavar="BUNDLE", help="default: the shipped model")
+    segment.add_argument("--policy", type=policy_arg, default="adaptive", help="default %(default)s")
+    segment.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic (default %(default)s)")
+    segment.add_argument("--backend", choices=BACKENDS, default="auto", help="default %(default)s")
+    segment.add_argument("--device", choices=DEVICES, default="auto", help="default %(default)s")
+    segment.add_argument("--storage", choices=STORAGES, default="sqlite3", help="default %(default)s")
+    segment.add_argument("--no-images", action="store_true", help="do not copy the input images")
+    segment.set_defaults(bag_run=_segment)
+
+    evaluate = sub.add_parser("eval", help="score a segmented bag (same JSON as `vsseg eval`)")
+    evaluate.add_argument("--bag", required=True, type=Path, metavar="BAG2")
+    evaluate.add_argument("--topic", default=DEFAULT_TOPIC, help="input image topic, for TC")
+    evaluate.add_argument("--gt-topic", help="ground-truth topic (default: <namespace>/labels "
+                                             "when the bag has it)")
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the record as JSON")
+    evaluate.set_defaults(bag_run=_evaluate)
+    for child in (convert, segment, evaluate):
+        child.add_argument("--quiet", action="store_true", help="no progress bar")
+    from vsseg_core.cli.main import plugin_commands  # the live ones (play, record, replay) need ROS 2
+
+    for module in plugin_commands(BAG_PLUGIN_GROUP):
+        child = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(child)
+        child.set_defaults(bag_run=module.run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args.bag_run(args)
+
+
+def _from_cityscapes(args: argparse.Namespace) -> int:
+    counts = dataset_to_bag(args.data, args.split, args.out, storage=args.storage, topic=args.topic,
+                            encoding=args.encoding, rate=args.rate, with_labels=args.with_labels,
+                            progress=not args.quiet)
+    print(f"wrote {args.out}: {counts['frames']} images on {args.topic} from {counts['sequences']} "
+          f"sequences, {counts['labels']} label images, {counts['camera_info']} CameraInfo")
+    return 0
+
+
+def _segment(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.model)
+    with create_backend(args.backend, bundle, device=args.device) as backend, \
+            VideoSegmenter(bundle, backend, args.policy) as segmenter:
+        segmenter.warmup()
+        result = segment_bag(args.in_bag, args.out, segmenter, topic=args.topic,
+                             keep_images=not args.no_images, storage=args.storage,
+                             progress=not args.quiet)
+    latency = result["latency_ms"]
+    print(f"wrote {args.out}: {result['frames']} frames segmented ({result['keyframes']} keyframes, "
+          f"{result['rejected']} rejected), {result['copied']} other messages copied; "
+          f"segmentation ms/frame mean {latency.get('mean', float('nan')):.1f}, "
+          f"p95 {latency.get('p95', float('nan')):.1f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    gt_topic = args.gt_topic
+    if gt_topic is None:
+        with open_reader(args.bag) as reader:
+            candidate = label_topic(args.topic)
+            gt_topic = candidate if candidate in topics(reader) else None
+    record = evaluate_bag(args.bag, image_topic=args.topic, gt_topic=gt_topic)
+    print(policy_table([record]))
+    print(f"{record['frames']} frames, {record['labelled_frames']} with ground truth "
+          f"({gt_topic or 'none'}), {record['backend']}")
+    if args.json is not None:
+        write_text_atomic(args.json, json.dumps(record, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0

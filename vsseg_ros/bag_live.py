@@ -1,0 +1,120 @@
+"""Bags <-> the live ROS 2 graph without `ros2 bag`: play a bag's topics with their original
+timing (optionally /clock for use_sim_time), and record topics into a new bag.
+
+Messages travel as serialized CDR on both sides (rclpy raw publish/subscribe; rosbags stores
+the same bytes), so any type whose Python message package is installed can be played or
+recorded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import queue
+import threading
+import time
+from pathlib import Path
+
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosgraph_msgs.msg import Clock
+
+from vsseg_core.bags.io import BagError, check_new_bag, open_reader, open_writer
+from vsseg_core.bags.types import typestore
+
+RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def message_class(msgtype: str):
+    """"sensor_msgs/msg/Image" -> the rclpy message class (BagError if not installed)."""
+    package, _, name = msgtype.rpartition("/")
+    try:
+        return getattr(importlib.import_module(package.replace("/", ".")), name)
+    except (ImportError, AttributeError) as exc:
+        raise BagError(f"message type {msgtype} is not installed for rclpy; install its "
+                       "package or leave its topic out") from exc
+
+
+def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
+         clock: bool = False, topics: list[str] | None = None, delay_s: float = 1.0,
+         stop: threading.Event | None = None, on_message=None) -> int:
+    """Publish ``bag``'s messages (``topics``, default all) at ``rate`` x their recorded pace,
+    ``delay_s`` after creating the publishers (so subscribers discover them first, as
+    `ros2 bag play --delay`); returns the number published. ``stop`` ends early;
+    ``on_message(topic)`` runs after each message."""
+    if not rate > 0:
+        raise BagError(f"--rate must be > 0, got {rate}")
+    stop = stop or threading.Event()
+    published = 0
+    with open_reader(bag) as reader:
+        connections = [c for c in reader.connections if topics is None or c.topic in topics]
+        missing = set(topics or ()) - {c.topic for c in connections}
+        if missing:
+            raise BagError(f"bag {bag} has no topic {', '.join(sorted(missing))}")
+        publishers = {c.id: node.create_publisher(message_class(c.msgtype), c.topic, RELIABLE)
+                      for c in connections}
+        clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
+        stop.wait(delay_s)
+        while not stop.is_set():
+            start_wall, start_bag = time.monotonic(), None
+            for connection, timestamp, raw in reader.messages(connections):
+                start_bag = timestamp if start_bag is None else start_bag
+                delay = (timestamp - start_bag) / 1e9 / rate - (time.monotonic() - start_wall)
+                if stop.wait(max(0.0, delay)):
+                    break
+                if clock_pub is not None:
+                    message = Clock()
+                    message.clock.sec, message.clock.nanosec = divmod(timestamp, 1_000_000_000)
+                    clock_pub.publish(message)
+                publishers[connection.id].publish(bytes(raw))
+                published += 1
+                if on_message is not None:
+                    on_message(connection.topic)
+            if not loop:
+                break
+    return published
+
+
+class Recorder:
+    """Subscribes to ``topics`` (name -> message type, e.g. "sensor_msgs/msg/Image") and writes
+    every message, stamped with its receive time, into a new bag until ``close``. One thread
+    owns the bag (SQLite objects must stay in the thread that made them); callbacks only queue."""
+
+    def __init__(self, node: Node, out: str | Path, topics: dict[str, str],
+                 storage: str = "sqlite3") -> None:
+        check_new_bag(out)
+        for msgtype in topics.values():
+            message_class(msgtype)  # fail early for a type rclpy does not have
+        self.counts = dict.fromkeys(topics, 0)
+        self._queue: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, args=(out, topics, storage),
+                                        name="vsseg-recorder", daemon=True)
+        self._thread.start()
+        self._node = node
+        self._subscriptions = [
+            node.create_subscription(message_class(msgtype), topic,
+                                     lambda raw, topic=topic: self._queue.put((topic, time.time_ns(), raw)),
+                                     RELIABLE, raw=True)
+            for topic, msgtype in topics.items()]
+
+    def _write(self, out, topics: dict[str, str], storage: str) -> None:
+        try:
+            with open_writer(out, storage) as writer:
+                connections = {topic: writer.add_connection(topic, msgtype, typestore=typestore())
+                               for topic, msgtype in topics.items()}
+                while (item := self._queue.get()) is not None:
+                    topic, stamp, raw = item
+                    writer.write(connections[topic], stamp, raw)
+                    self.counts[topic] += 1
+        except BaseException as exc:  # reported by close()
+            self._error = exc
+
+    def close(self) -> None:
+        """Stop recording, write what is queued, close the bag (index and metadata)."""
+        for subscription in self._subscriptions:
+            self._node.destroy_subscription(subscription)
+        self._subscriptions = []
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise BagError(f"recording failed: {self._error}") from self._error
