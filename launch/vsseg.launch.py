@@ -1,6 +1,6 @@
 """Start vsseg_node as a lifecycle node that configures and activates itself.
 
-    ros2 launch vsseg vsseg.launch.py camera_topic:=/front/image_raw policy:=budget budget_ms:=40
+    ros2 launch vsseg vsseg.launch.py camera_topic:=/front/image_raw policy:=budget budget_ms:=40.0
 
 Defaults live only in config/vsseg.yaml (``params_file``): a parameter argument left empty is
 not passed, so the file's value applies.
@@ -18,7 +18,7 @@ from lifecycle_msgs.msg import Transition
 
 PARAMETER_ARGUMENTS = {
     "model": "model bundle directory; empty = the params file's value (the shipped model)",
-    "backend": "inference backend: auto, tensorrt, onnxruntime or torch",
+    "backend": "inference backend: auto, onnxruntime or torch",
     "precision": "numeric precision: auto, fp32 or fp16",
     "policy": "keyframe policy: per_frame, fixed, adaptive or budget",
     "interval": "frames between keyframes for policy fixed",
@@ -37,7 +37,8 @@ def _node(context):
     node = LifecycleNode(
         package="vsseg", executable="vsseg_node", name="vsseg_node", output="screen",
         namespace=LaunchConfiguration("namespace"), parameters=parameters,
-        remappings=[("image", LaunchConfiguration("camera_topic"))])
+        remappings=[("image", LaunchConfiguration("camera_topic")),
+                    ("image/compressed", [LaunchConfiguration("camera_topic"), "/compressed"])])
     configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                             transition_id=Transition.TRANSITION_CONFIGURE))
     activate = RegisterEventHandler(OnStateTransition(

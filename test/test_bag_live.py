@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ["ROS_DOMAIN_ID"] = str(10 + (os.getpid() + 37) % 100)
+os.environ["ROS_DOMAIN_ID"] = str(10 + (os.getpid() + 37) % 90)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: run `make setup`")
 pytest.importorskip("vsseg.msg", reason="vsseg interfaces not built: run `make setup`")

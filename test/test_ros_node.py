@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ["ROS_DOMAIN_ID"] = str(10 + os.getpid() % 100)
+os.environ["ROS_DOMAIN_ID"] = str(10 + os.getpid() % 90)
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 rclpy = pytest.importorskip("rclpy", reason="ROS 2 wheels not installed: run `make setup`")
 pytest.importorskip("vsseg.msg", reason="vsseg interfaces not built: run `make setup`")
@@ -131,7 +131,7 @@ def frames() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def node(graph: Graph):
-    process = start_node()
+    process = start_node("budget_ms:=40")  # an integer for a double parameter is accepted
     yield process
     if process.poll() is None:
         stop_node(process)

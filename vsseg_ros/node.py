@@ -14,7 +14,6 @@ deactivate stops both and keeps the model; cleanup releases it. Parameters: conf
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
@@ -22,6 +21,7 @@ import time
 
 import numpy as np
 import rclpy
+import rclpy.exceptions
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -39,10 +39,11 @@ from sensor_msgs.msg import CompressedImage, Image
 from vsseg.msg import ClassMap, SegmentationInfo, SemanticClass
 from vsseg_core.bundle import Bundle
 from vsseg_core.cli.args import load_bundle
-from vsseg_core.errors import VssegError
+from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES, colorize
 from vsseg_core.runtime.factory import create_backend
-from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter
+from vsseg_core.runtime.processing import confidence_to_uint8
+from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter, info_fields
 from vsseg_core.visualize import overlay
 from vsseg_ros.image_conversion import (
     ImageRejected,
@@ -70,6 +71,8 @@ def _descriptor(name: str) -> ParameterDescriptor:
     elif spec.low is not None:
         descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low),
                                                               to_value=float(spec.high), step=0.0)]
+    if spec.kind == "double":  # accept `-p budget_ms:=40` (an integer); ParameterSpec.check validates
+        descriptor.dynamic_typing = True
     return descriptor
 
 
@@ -97,7 +100,7 @@ class SegmentationNode(LifecycleNode):
         self._waiting: tuple[object, float] | None = None
         self._stopping = False
         self._active = False
-        self._policy_dirty = False
+        self._next_policy = None  # a resolved KeyframePolicy waiting for the worker
 
     # -- parameters -------------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -118,11 +121,11 @@ class SegmentationNode(LifecycleNode):
         if self.segmenter is not None and any(p.name in ("policy", "interval", "threshold",
                                                           "max_interval", "budget_ms")
                                               for p in parameters):
-            try:  # check now, apply on the next frame
-                self.segmenter.resolve_policy(policy_string(candidate))
+            try:  # resolve now (with the new values), apply on the next frame
+                self._next_policy = self.segmenter.resolve_policy(
+                    policy_string(candidate), candidate["max_interval"])
             except VssegError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
-            self._policy_dirty = True
         return SetParametersResult(successful=True)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -132,8 +135,12 @@ class SegmentationNode(LifecycleNode):
             self.bundle = load_bundle(values["model"] or None)
             self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
                                           precision=values["precision"])
+            reason = next((r for r in (BY_NAME[k].check(v) for k, v in values.items()) if r), None)
+            if reason is not None:  # overrides given at start-up bypass the set-callback
+                raise ConfigError(reason)
             self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
-                                            low_latency=values["low_latency"])
+                                            low_latency=values["low_latency"],
+                                            max_gap_s=values["max_gap_s"])
             self.segmenter.set_policy(policy_string(values), max_interval=values["max_interval"])
             self.segmenter.warmup()
         except VssegError as exc:
@@ -259,9 +266,12 @@ class SegmentationNode(LifecycleNode):
                                   throttle_duration_sec=_REJECT_LOG_PERIOD_S)
 
     def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        """``received``: perf_counter when the executor handed the frame over (the time it
+        waited for the worker counts in end_to_end, not in conversion)."""
         segmenter = self.segmenter
         if segmenter is None:
             return
+        started = time.perf_counter()
         try:
             pixels = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_array(msg)
         except ImageRejected as exc:
@@ -269,9 +279,9 @@ class SegmentationNode(LifecycleNode):
             return
         converted = time.perf_counter()
         values = self._values()
-        if self._policy_dirty:
-            self._policy_dirty = False
-            segmenter.set_policy(policy_string(values), max_interval=values["max_interval"])
+        policy, self._next_policy = self._next_policy, None
+        if policy is not None:
+            segmenter.set_policy(policy)
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         try:
             result = segmenter.step(pixels, stamp)
@@ -280,8 +290,8 @@ class SegmentationNode(LifecycleNode):
             result = segmenter.step(pixels, stamp)
         published = self._publish(msg, pixels, result, values)
         done = time.perf_counter()
-        latencies = {"conversion": (converted - received) * 1000.0,
-                     **{k: result.timings_ms[k] for k in LATENCY_KEYS if k in result.timings_ms},
+        ran = {k: v for k, v in result.timings_ms.items() if k in LATENCY_KEYS and v > 0.0}
+        latencies = {"conversion": (converted - started) * 1000.0, **ran,
                      "segmentation": result.timings_ms["total"],
                      "publish": (done - converted) * 1000.0 - result.timings_ms["total"],
                      "end_to_end": (done - received) * 1000.0}
@@ -292,7 +302,7 @@ class SegmentationNode(LifecycleNode):
         header, publishers, published = msg.header, self._outputs, []
         publishers["semantic_mask"].publish(array_to_image(result.labels, header))
         if values["publish_confidence"] and publishers["semantic_confidence"].get_subscription_count():
-            confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
+            confidence = confidence_to_uint8(result.confidence)
             publishers["semantic_confidence"].publish(array_to_image(confidence, header))
             published.append("confidence")
         if values["publish_color"] and publishers["semantic_color"].get_subscription_count():
@@ -305,19 +315,9 @@ class SegmentationNode(LifecycleNode):
         return tuple(published)
 
     def _info(self, msg, result: VideoResult, latencies: dict[str, float]) -> SegmentationInfo:
-        segmenter, backend = self.segmenter, self.backend
-        timings = result.timings_ms
-        return SegmentationInfo(
-            header=msg.header, keyframe=result.keyframe, keyframe_reason=result.reason,
-            served_by_propagation=result.served_by == "propagation",
-            frames_since_keyframe=segmenter.scheduler.frames_since_keyframe,
-            deviation=math.nan if result.deviation is None else float(result.deviation),
-            conversion_ms=latencies["conversion"], preprocess_ms=timings["preprocess"],
-            low_ms=timings["low"], high_ms=timings["high"], flow_ms=timings["flow"],
-            prop_ms=timings["prop"], postprocess_ms=timings["postprocess"],
-            segmentation_ms=timings["total"], publish_ms=latencies["publish"],
-            end_to_end_ms=latencies["end_to_end"], backend=backend.name,
-            precision=backend.precision, policy=segmenter.policy.spec)
+        return SegmentationInfo(header=msg.header, **info_fields(
+            result, self.segmenter, conversion_ms=latencies["conversion"],
+            publish_ms=latencies["publish"], end_to_end_ms=latencies["end_to_end"]))
 
     def _class_map(self) -> ClassMap:
         classes = [SemanticClass(train_id=c.train_id, label_id=c.label_id, name=c.name,
@@ -356,7 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    node = SegmentationNode()
+    try:
+        node = SegmentationNode()
+    except (VssegError, rclpy.exceptions.InvalidParameterTypeException) as exc:
+        print(f"vsseg_node: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

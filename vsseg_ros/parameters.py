@@ -34,6 +34,7 @@ class ParameterSpec:
     def check(self, value: object) -> str | None:
         """The reason ``value`` is not acceptable, or None."""
         expected = {"string": str, "integer": int, "double": (int, float), "bool": bool}[self.kind]
+        # doubles accept integers (`-p budget_ms:=40`); the node declares them dynamically typed
         if not isinstance(value, expected) or (self.kind != "bool" and isinstance(value, bool)):
             return f"{self.name} must be a {self.kind}, got {value!r}"
         if self.choices and value not in self.choices and not (
@@ -47,7 +48,7 @@ class ParameterSpec:
 SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "string", "model bundle directory (from `vsseg export`); empty = the "
                   "shipped model"),
-    ParameterSpec("backend", "string", "inference backend", choices=BACKENDS + ("tensorrt",)),
+    ParameterSpec("backend", "string", "inference backend", choices=BACKENDS),
     ParameterSpec("device", "string", "device: auto, cpu, cuda or cuda:N", choices=DEVICES),
     ParameterSpec("precision", "string", "numeric precision", choices=("auto", "fp32", "fp16")),
     ParameterSpec("policy", "string", "keyframe policy", live=True, choices=POLICIES),
@@ -59,6 +60,8 @@ SPECS: tuple[ParameterSpec, ...] = (
                   live=True, low=1, high=1000),
     ParameterSpec("budget_ms", "double", "policy budget: mean latency per frame to hold (ms)",
                   live=True, low=1.0, high=10000.0),
+    ParameterSpec("max_gap_s", "double", "a stamp gap above this (or a stamp going back) is a "
+                  "time jump and forces a keyframe (s)", low=0.01, high=3600.0),
     ParameterSpec("low_latency", "bool", "answer keyframes by propagation while a worker "
                   "thread computes their deep features"),
     ParameterSpec("publish_confidence", "bool", "publish /semantic_confidence (computed only "

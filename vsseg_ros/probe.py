@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
+import rclpy.executors
+import rclpy.node
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
@@ -69,7 +71,7 @@ def describe_diagnostics(values: dict[str, str]) -> str:
 def isolate_dds() -> None:
     """Keep this process's (and its children's) DDS traffic on this machine, on a private domain
     unless ROS_DOMAIN_ID is already set."""
-    os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 100))
+    os.environ.setdefault("ROS_DOMAIN_ID", str(10 + os.getpid() % 90))
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
 
@@ -82,6 +84,14 @@ def start_node(*params: str, autostart: bool = False, image_topic: str = IMAGE_T
     for param in params:
         args += ["-p", param]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def node_alive(process: subprocess.Popen) -> bool:
+    """True while the node process runs; VssegError with its log once it has exited."""
+    if process.poll() is None:
+        return True
+    out, _ = process.communicate()
+    raise VssegError(f"vsseg_node exited with {process.returncode} during start-up:\n{out}")
 
 
 def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> str:
@@ -160,9 +170,11 @@ class NodeProbe:
     def spin_for(self, seconds: float) -> None:
         spin_for(self.executor, seconds)
 
-    def wait_ready(self, timeout: float = 120.0) -> None:
-        """Until the node has configured (latched class map) and subscribed to our topic."""
-        self.spin_until(lambda: self.class_maps and self.publisher.get_subscription_count() > 0,
+    def wait_ready(self, process: subprocess.Popen, timeout: float = 120.0) -> None:
+        """Until the node has configured (latched class map) and subscribed to our topic;
+        VssegError with the node's log if its ``process`` exits first."""
+        self.spin_until(lambda: node_alive(process) and self.class_maps
+                        and self.publisher.get_subscription_count() > 0,
                         timeout, "vsseg_node to configure, activate and subscribe")
 
     def publish(self, rgb: np.ndarray, index: int, frame_id: str = "camera") -> None:

@@ -31,6 +31,7 @@ class NodeStatistics:
         self.received = self.processed = self.dropped = self.rejected = self.failed = 0
         self.published = {"color": 0, "overlay": 0, "confidence": 0}
         self.last_error = ""
+        self._failures: deque[float] = deque()
 
     def frame_received(self) -> None:
         with self._lock:
@@ -50,6 +51,7 @@ class NodeStatistics:
         with self._lock:
             self.failed += 1
             self.last_error = error
+            self._failures.append(time.monotonic())
 
     def frame_processed(self, latencies_ms: dict[str, float], keyframe: bool,
                         published: tuple[str, ...] = ()) -> None:
@@ -95,8 +97,12 @@ class NodeStatistics:
     def health(self, active: bool) -> tuple[int, str]:
         """(level, message) for the diagnostic status."""
         with self._lock:
-            if self.failed:
-                return ERROR, f"{self.failed} frames failed; last: {self.last_error}"
+            now = time.monotonic()
+            while self._failures and now - self._failures[0] > self._rate_window_s:
+                self._failures.popleft()
+            if self._failures:
+                return ERROR, (f"{len(self._failures)} frames failed in the last "
+                               f"{self._rate_window_s:g} s; last: {self.last_error}")
             if not active:
                 return OK, "not active"
             if self.rejected:

@@ -11,11 +11,9 @@ the run is interrupted.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from vsseg_core.bags.io import check_new_bag, open_reader, open_writer, require_topic
@@ -31,29 +29,16 @@ from vsseg_core.bags.types import (
 )
 from vsseg_core.image_encoding import ImageRejected
 from vsseg_core.machine import describe_machine
-from vsseg_core.runtime.base import Backend
+from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.temporal.evaluate import latency_summary
-from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter
+from vsseg_core.temporal.video import StreamError, VideoSegmenter, info_fields
 
 MASK_TOPIC = "/semantic_mask"
 CONFIDENCE_TOPIC = "/semantic_confidence"
 INFO_TOPIC = "/vsseg_node/info"
 DIAGNOSTICS_TOPIC = "/diagnostics"
-
-
-def _info(message_header, result: VideoResult, segmenter: VideoSegmenter, backend: Backend,
-          conversion_ms: float):
-    timings = result.timings_ms
-    return typestore().types[INFO](
-        header=message_header, keyframe=result.keyframe, keyframe_reason=result.reason,
-        served_by_propagation=result.served_by == "propagation",
-        frames_since_keyframe=segmenter.scheduler.frames_since_keyframe,
-        deviation=math.nan if result.deviation is None else float(result.deviation),
-        conversion_ms=conversion_ms, preprocess_ms=timings["preprocess"], low_ms=timings["low"],
-        high_ms=timings["high"], flow_ms=timings["flow"], prop_ms=timings["prop"],
-        postprocess_ms=timings["postprocess"], segmentation_ms=timings["total"], publish_ms=0.0,
-        end_to_end_ms=timings["total"] + conversion_ms, backend=backend.name,
-        precision=backend.precision, policy=segmenter.policy.spec)
+OUTPUT_TOPICS = (MASK_TOPIC, CONFIDENCE_TOPIC, INFO_TOPIC, DIAGNOSTICS_TOPIC)
+"""Written by this tool; the same topics in the input bag (an earlier result) are not copied."""
 
 
 def _diagnostics(stamp: int, values: dict[str, str]):
@@ -78,8 +63,14 @@ def segment_bag(in_bag: str | Path, out_bag: str | Path, segmenter: VideoSegment
             out = {name: writer.add_connection(name, IMAGE, typestore=store)
                    for name in (MASK_TOPIC, CONFIDENCE_TOPIC)}
             out[INFO_TOPIC] = writer.add_connection(INFO_TOPIC, INFO, typestore=store)
-            copies = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store)
-                      for c in reader.connections if keep_images or c.topic != topic}
+            copies, added = {}, {}
+            for c in reader.connections:  # other topics pass through, once per topic and type
+                if c.topic in OUTPUT_TOPICS or (c.topic == topic and not keep_images):
+                    continue
+                if (c.topic, c.msgtype) not in added:
+                    added[(c.topic, c.msgtype)] = writer.add_connection(
+                        c.topic, c.msgtype, msgdef=c.msgdef.data, rihs01=c.digest)
+                copies[c.id] = added[(c.topic, c.msgtype)]
             total = sum(c.msgcount for c in reader.connections if c.topic == topic)
             last_stamp = 0
             with tqdm(total=total, unit="frame", desc="bag segment", disable=not progress,
@@ -88,7 +79,7 @@ def segment_bag(in_bag: str | Path, out_bag: str | Path, segmenter: VideoSegment
                     if connection.id in copies:
                         writer.write(copies[connection.id], timestamp, raw)
                     if connection.topic != topic:
-                        counts["copied"] += 1
+                        counts["copied"] += connection.id in copies
                         continue
                     message = store.deserialize_cdr(raw, IMAGE)
                     try:
@@ -105,13 +96,15 @@ def segment_bag(in_bag: str | Path, out_bag: str | Path, segmenter: VideoSegment
                     except StreamError:  # new image size: a new stream
                         segmenter.reset()
                         result = segmenter.step(pixels, stamp / 1e9)
-                    confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
+                    confidence = confidence_to_uint8(result.confidence)
                     frame_id = message.header.frame_id
                     for name, pixels_out in ((MASK_TOPIC, result.labels), (CONFIDENCE_TOPIC, confidence)):
                         writer.write(out[name], timestamp, store.serialize_cdr(
                             image_message(pixels_out, stamp, frame_id), IMAGE))
                     writer.write(out[INFO_TOPIC], timestamp, store.serialize_cdr(
-                        _info(message.header, result, segmenter, backend, conversion_ms), INFO))
+                        store.types[INFO](header=message.header, **info_fields(
+                            result, segmenter, conversion_ms=conversion_ms, publish_ms=0.0,
+                            end_to_end_ms=result.timings_ms["total"] + conversion_ms)), INFO))
                     counts["frames"] += 1
                     counts["keyframes"] += result.keyframe
                     latencies.append(result.timings_ms["total"])

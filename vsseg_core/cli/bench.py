@@ -1,10 +1,9 @@
 """Compare keyframe policies on the same data with the same backend: a table, a JSON record
 per policy and an accuracy-versus-speed plot.
 
-example (the numbers in docs/benchmarks.md):
-  vsseg bench --data data/synth_heldout \\
-      --policies per_frame,fixed:3,fixed:5,fixed:10,adaptive,budget:15 \\
-      --json out/bench.json --plot docs/images/policy_curve.png
+example (docs/benchmarks.md has the exact command behind its table):
+  vsseg bench --data data/synth_heldout --policies per_frame,fixed:3,fixed:5,adaptive,budget:33 \\
+      --json out/bench.json --plot out/policy_curve.png
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from vsseg_core.cli.args import load_bundle, policies_arg
-from vsseg_core.cli.evaluate import add_stream_arguments, write_json
+from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments, write_json
 from vsseg_core.errors import ConfigError
 from vsseg_core.machine import describe_machine
 from vsseg_core.runtime.factory import create_backend
@@ -33,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_stream_arguments(args)
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot {args.plot}: must end in .png")
     bundle = load_bundle(args.model)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.errors import ConfigError
 from vsseg_core.runtime.base import DEVICES
 from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.staging import write_text_atomic
@@ -52,7 +53,13 @@ def write_json(path: Path | None, record: dict) -> None:
         print(f"wrote {path}")
 
 
+def check_stream_arguments(args: argparse.Namespace) -> None:
+    if args.max_sequences is not None and args.max_sequences < 1:
+        raise ConfigError(f"--max-sequences must be >= 1, got {args.max_sequences}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_stream_arguments(args)
     bundle = load_bundle(args.model)
     with create_backend(args.backend, bundle, device=args.device) as backend:
         record = evaluate_policy(args.data, args.split, bundle, backend, args.policy,

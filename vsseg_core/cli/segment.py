@@ -34,6 +34,7 @@ from vsseg_core.labels import CLASS_NAMES, colorize
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.base import DEVICES
 from vsseg_core.runtime.factory import BACKENDS, create_backend
+from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.temporal.video import STAGES, VideoResult, VideoSegmenter
 from vsseg_core.visualize import contact_sheet, overlay
 
@@ -77,8 +78,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 def _save(out: Path, stem: str, result: VideoResult) -> None:
     write_png(out / f"{stem}_labelTrainIds.png", result.labels)
     write_png(out / f"{stem}_color.png", colorize(result.labels))
-    confidence = np.rint(result.confidence * 255.0).astype(np.uint8)
-    write_png(out / f"{stem}_confidence.png", confidence)
+    write_png(out / f"{stem}_confidence.png", confidence_to_uint8(result.confidence))
 
 
 def _summary(segmenter: VideoSegmenter, timings: list[dict[str, float]], keyframes: int,

@@ -126,3 +126,8 @@ def postprocess(logits: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.
     labels = _resize(labels, geometry.source_size, cv2.INTER_NEAREST)
     confidence = _resize(confidence, geometry.source_size, cv2.INTER_LINEAR)
     return labels, np.clip(confidence, 0.0, 1.0, out=confidence)
+
+
+def confidence_to_uint8(confidence: np.ndarray) -> np.ndarray:
+    """Confidence (h, w) float32 in [0, 1] -> (h, w) uint8 0..255 (rounded), as images store it."""
+    return np.rint(confidence * 255.0).astype(np.uint8)

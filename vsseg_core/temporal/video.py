@@ -65,6 +65,23 @@ class VideoResult:
     timings_ms: dict[str, float]
 
 
+def info_fields(result: VideoResult, segmenter: VideoSegmenter, *, conversion_ms: float,
+                publish_ms: float, end_to_end_ms: float) -> dict:
+    """The fields of msg/SegmentationInfo (all but the header) for ``result``, as the node and
+    `vsseg bag segment` publish them; times in ms."""
+    timings, backend = result.timings_ms, segmenter.backend
+    return dict(
+        keyframe=result.keyframe, keyframe_reason=result.reason,
+        served_by_propagation=result.served_by == "propagation",
+        frames_since_keyframe=segmenter.scheduler.frames_since_keyframe,
+        deviation=math.nan if result.deviation is None else float(result.deviation),
+        conversion_ms=conversion_ms, preprocess_ms=timings["preprocess"], low_ms=timings["low"],
+        high_ms=timings["high"], flow_ms=timings["flow"], prop_ms=timings["prop"],
+        postprocess_ms=timings["postprocess"], segmentation_ms=timings["total"],
+        publish_ms=publish_ms, end_to_end_ms=end_to_end_ms, backend=backend.name,
+        precision=backend.precision, policy=segmenter.policy.spec)
+
+
 @dataclass(frozen=True)
 class _Keyframe:
     grey: np.ndarray  # (H, W) uint8, network input size
@@ -199,7 +216,8 @@ class VideoSegmenter:
         else:
             if asynchronous:
                 self._collect(wait=True)
-                assert self._worker is not None
+                if self._worker is None:
+                    raise StreamError("this VideoSegmenter is closed; create a new one")
                 low = low.copy()  # outputs may be backend buffers (see runtime.base)
                 future = self._worker.submit(lambda: self.backend.run("high", {"low": low})["deep"].copy())
                 self._pending = (grey, low, future)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vsseg_core.data.cityscapes import DatasetError
 from vsseg_core.labels import NUM_CLASSES
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.model.propagation import FeaturePropagation
@@ -82,7 +83,8 @@ def calibrate(model: PSPNet, propagation: FeaturePropagation, cache: FrameCache,
                                              cache.labels(seq, start + distance))
     deviation, disagreement = np.array(deviations), np.array(disagreements)
     if len(deviation) < 3 or np.ptp(deviation) == 0:
-        raise ValueError("too few frame pairs to calibrate; use longer sequences")
+        raise DatasetError(f"only {len(deviation)} frame pairs to calibrate on; --val-data needs "
+                           "sequences of several frames (e.g. `vsseg synth --frames 30`)")
     slope, intercept = np.polyfit(deviation, disagreement, 1)
     threshold = (target_disagreement - intercept) / slope if slope > 0 else float(np.median(deviation))
     threshold = float(np.clip(threshold, np.percentile(deviation, 5), np.percentile(deviation, 95)))

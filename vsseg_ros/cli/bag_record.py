@@ -22,9 +22,17 @@ NAME = "record"
 HELP = "record live topics (default: the node's outputs) into a bag"
 
 
+def _topic_arg(text: str) -> tuple[str, str]:
+    topic, _, msgtype = text.partition(":")
+    if not topic.startswith("/") or msgtype.count("/") != 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: use TOPIC:TYPE, e.g. "
+                                         "/camera/image_raw:sensor_msgs/msg/Image")
+    return topic, msgtype
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="BAG", help="new bag directory")
-    parser.add_argument("--topic", action="append", metavar="TOPIC:TYPE",
+    parser.add_argument("--topic", action="append", type=_topic_arg, metavar="TOPIC:TYPE",
                         help="topic and type, e.g. /camera/image_raw:sensor_msgs/msg/Image "
                              "(repeatable; default: the node's mask, info and diagnostics)")
     parser.add_argument("--duration", type=float, help="seconds to record (default: until Ctrl-C)")
@@ -34,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     topics = dict(OUTPUT_TOPICS)
     if args.topic:
-        topics = dict(item.split(":", 1) for item in args.topic)
+        topics = dict(args.topic)
     stop = threading.Event()
     rclpy.init()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

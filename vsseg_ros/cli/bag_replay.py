@@ -4,7 +4,7 @@ stop, then score the recording like `vsseg bag eval` and write an overlay of the
 
 example (part of `make demo`):
   vsseg bag from-cityscapes --data out/demo/synth --out out/demo/synth.bag --with-labels
-  vsseg bag replay --in out/demo/synth.bag --out out/demo/replay.bag --overlay out/demo/replay_overlay.png
+  vsseg bag replay --in out/demo/synth.bag --out out/demo/replay.bag --overlay out/demo/node_overlay.png
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from vsseg_ros.probe import (
     OUTPUT_TOPICS,
     describe_diagnostics,
     isolate_dds,
+    node_alive,
     spinning,
     start_node,
     stop_node,
@@ -89,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
         with spinning("vsseg_bag_replay") as node:
             recorder = Recorder(node, args.out, {**recorded, **OUTPUT_TOPICS})
             try:
-                _wait(lambda: node.count_subscribers(args.topic) > 0 and
-                      node.count_publishers(MASK_TOPIC) > 0, READY_TIMEOUT_S,
-                      f"{NODE} to configure, activate and subscribe to {args.topic}")
+                _wait(lambda: node_alive(process) and any(
+                          info.node_name == NODE
+                          for info in node.get_subscriptions_info_by_topic(args.topic)),
+                      READY_TIMEOUT_S, f"{NODE} to configure, activate and subscribe to {args.topic}")
                 play(node, args.in_bag, rate=args.rate)
                 _wait_for_masks(recorder, images)
             finally:

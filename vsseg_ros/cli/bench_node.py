@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                          autostart=True)
     probe = NodeProbe(sensor_qos=args.input_reliability == "best_effort")
     try:
-        probe.wait_ready()
+        probe.wait_ready(process)
         for index in tqdm(range(WARMUP_FRAMES + args.frames), desc="bench-node", unit="frame"):
             probe.publish(frames[index % len(frames)], index)
             probe.spin_for(1.0 / args.rate)

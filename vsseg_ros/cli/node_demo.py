@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     process = start_node(*args.param, autostart=True)
     probe = NodeProbe(sensor_qos=False, overlay=args.overlay is not None)
     try:
-        probe.wait_ready()
+        probe.wait_ready(process)
         for index, frame in enumerate(source):
             probe.publish(frame.rgb, index)
             probe.spin_for(1.0 / args.rate)
