@@ -4,6 +4,7 @@ replay` (bag -> running vsseg_node -> recorded bag) and `vsseg bag play` into `v
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -66,7 +67,15 @@ def test_play_into_record(bag: Path, tmp_path: Path) -> None:
          "/camera/image_raw:sensor_msgs/msg/Image", "--duration", "60"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        time.sleep(3.0)  # the recorder's subscription is discovered
+        deadline = time.monotonic() + 60
+        while True:  # until the recorder has subscribed (its start-up imports take a while)
+            assert time.monotonic() < deadline, "bag record did not start within 60 s"
+            if select.select([recorder.stdout], [], [], 1.0)[0]:
+                line = recorder.stdout.readline()
+                assert line, "bag record exited before recording"
+                if line.startswith("recording "):
+                    break
+        time.sleep(1.0)  # discovery of its subscription
         played = run_cli("bag", "play", bag, "--rate", "2", "--clock", timeout=120)
         assert played.returncode == 0, played.stdout + played.stderr
         assert "16 messages" in played.stdout  # 8 images + 8 labels

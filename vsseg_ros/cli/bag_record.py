@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with spinning("vsseg_bag_record") as node:
             recorder = Recorder(node, args.out, topics, args.storage)
+            print(f"recording {', '.join(topics)} into {args.out}", flush=True)
             try:
                 stop.wait(args.duration)
             except KeyboardInterrupt:
