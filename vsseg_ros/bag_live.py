@@ -38,8 +38,8 @@ def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
          clock: bool = False, topics: list[str] | None = None, delay_s: float = 1.0,
          stop: threading.Event | None = None, on_message=None) -> int:
     """Publish ``bag``'s messages (``topics``, default all) at ``rate`` x their recorded pace,
-    ``delay_s`` after creating the publishers (so subscribers discover them first, as
-    `ros2 bag play --delay`); returns the number published. ``stop`` ends early;
+    once every topic has a subscriber or ``delay_s`` after creating the publishers (so
+    subscribers discover them first); returns the number published. ``stop`` ends early;
     ``on_message(topic)`` runs after each message."""
     if not rate > 0:
         raise BagError(f"--rate must be > 0, got {rate}")
@@ -53,7 +53,10 @@ def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
         publishers = {c.id: node.create_publisher(message_class(c.msgtype), c.topic, RELIABLE)
                       for c in connections}
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
-        stop.wait(delay_s)
+        deadline = time.monotonic() + delay_s  # until every topic has a subscriber, at most delay_s
+        while time.monotonic() < deadline and not stop.is_set() and not all(
+                p.get_subscription_count() > 0 for p in publishers.values()):
+            stop.wait(0.05)
         while not stop.is_set():
             start_wall, start_bag = time.monotonic(), None
             for connection, timestamp, raw in reader.messages(connections):

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock", action="store_true", help="also publish /clock")
     parser.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics")
     parser.add_argument("--delay", type=float, default=1.0,
-                        help="seconds between creating the publishers and the first message, for "
-                             "discovery (default %(default)s)")
+                        help="wait up to this many seconds for every topic to have a subscriber "
+                             "before the first message (default %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
