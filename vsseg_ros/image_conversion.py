@@ -15,17 +15,18 @@ from vsseg_core.image_encoding import CHANNELS, ImageRejected, encode, raw_pixel
 
 try:  # real ROS installs; not on PyPI
     from cv_bridge import CvBridge
+    _BRIDGE = CvBridge()
 except ImportError:  # pragma: no cover - depends on the installation
-    CvBridge = None
+    _BRIDGE = None
 
 __all__ = ["CHANNELS", "ImageRejected", "array_to_image", "compressed_to_array", "image_to_array"]
 
 
 def image_to_array(msg: Image) -> np.ndarray:
     """Image message -> (h, w, 3) uint8 RGB, or (h, w) uint8 for mono8. Raises ImageRejected."""
-    pixels = raw_pixels(msg.encoding, msg.height, msg.width, msg.step, msg.data)
-    if CvBridge is not None:
-        pixels = np.asarray(CvBridge().imgmsg_to_cv2(msg, desired_encoding="passthrough")
+    pixels = raw_pixels(msg.encoding, msg.height, msg.width, msg.step, msg.data)  # validates
+    if _BRIDGE is not None:
+        pixels = np.asarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")
                             ).reshape(pixels.shape)
     return to_rgb(pixels, msg.encoding)
 

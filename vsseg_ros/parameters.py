@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from vsseg_core.errors import ConfigError
+from vsseg_core.package_files import package_file
 from vsseg_core.runtime.base import DEVICES
 from vsseg_core.runtime.factory import BACKENDS
 
@@ -81,20 +82,13 @@ BY_NAME = {spec.name: spec for spec in SPECS}
 
 
 def config_path() -> Path:
-    """config/vsseg.yaml: beside the sources (pip editable install, so edits apply), else the
-    installed share directory (colcon)."""
-    source = Path(__file__).resolve().parent.parent / "config" / CONFIG_FILE
-    if source.is_file():
-        return source
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory("vsseg")) / "config" / CONFIG_FILE
-    except (ImportError, LookupError, OSError):  # not installed with colcon / no ament index
-        installed = None
-    if installed is not None and installed.is_file():
-        return installed
-    raise ConfigError(f"{CONFIG_FILE} not found beside the sources ({source}) nor in the vsseg "
-                      "share directory; reinstall vsseg")
+    """config/vsseg.yaml beside the sources (pip editable install), else in the installed share
+    directory (colcon)."""
+    found = package_file(f"config/{CONFIG_FILE}")
+    if found is None:
+        raise ConfigError(f"{CONFIG_FILE} not found beside the sources nor in the vsseg share "
+                          "directory; reinstall vsseg")
+    return found
 
 
 def load_defaults(path: Path | None = None) -> dict[str, object]:

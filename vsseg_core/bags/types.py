@@ -12,25 +12,19 @@ from rosbags.typesys.store import Typestore
 
 from vsseg_core import image_encoding
 from vsseg_core.errors import VssegError
+from vsseg_core.package_files import package_file
 
-MSG_DIR = Path(__file__).resolve().parents[2] / "msg"
-"""msg/ of the source tree (pip editable install)."""
 IMAGE = "sensor_msgs/msg/Image"
 INFO = "vsseg/msg/SegmentationInfo"
 DIAGNOSTICS = "diagnostic_msgs/msg/DiagnosticArray"
 
 
 def _msg_dir() -> Path:
-    if MSG_DIR.is_dir():
-        return MSG_DIR
-    try:  # colcon install: share/vsseg/msg
-        from ament_index_python.packages import get_package_share_directory
-        installed = Path(get_package_share_directory("vsseg")) / "msg"
-    except (ImportError, LookupError, OSError):
-        installed = None
-    if installed is not None and installed.is_dir():
-        return installed
-    raise VssegError(f"the vsseg .msg files are not found ({MSG_DIR}); reinstall vsseg")
+    found = package_file("msg")
+    if found is None:
+        raise VssegError("the vsseg .msg files are not found (msg/ beside the sources or in the "
+                         "vsseg share directory); reinstall vsseg")
+    return found
 
 
 @lru_cache(maxsize=1)

@@ -14,7 +14,6 @@ example:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
@@ -22,9 +21,9 @@ from vsseg_core.bags.evaluate import evaluate_bag
 from vsseg_core.bags.io import STORAGES, open_reader, topics
 from vsseg_core.bags.segment import segment_bag
 from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.cli.evaluate import write_json
 from vsseg_core.runtime.base import DEVICES
 from vsseg_core.runtime.factory import BACKENDS, create_backend
-from vsseg_core.staging import write_text_atomic
 from vsseg_core.temporal.report import policy_table
 from vsseg_core.temporal.video import VideoSegmenter
 
@@ -117,7 +116,5 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(policy_table([record]))
     print(f"{record['frames']} frames, {record['labelled_frames']} with ground truth "
           f"({gt_topic or 'none'}), {record['backend']}")
-    if args.json is not None:
-        write_text_atomic(args.json, json.dumps(record, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, record)
     return 0

@@ -10,7 +10,6 @@ example (the numbers in docs/benchmarks.md):
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,12 @@ import rclpy
 from tqdm import tqdm
 
 from vsseg_core.cli.args import size_arg
+from vsseg_core.cli.evaluate import write_json
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.machine import describe_machine
-from vsseg_core.staging import write_text_atomic
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import iter_sequence
+from vsseg_core.temporal.evaluate import latency_summary
 from vsseg_ros.probe import NodeProbe, isolate_dds, start_node, stop_node
 
 NAME = "bench-node"
@@ -45,12 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    array = np.asarray(values)
-    return {"mean": float(array.mean()), "p50": float(np.percentile(array, 50)),
-            "p95": float(np.percentile(array, 95)), "p99": float(np.percentile(array, 99))}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         "size": f"{height}x{width}", "rate_hz": args.rate, "frames_published": args.frames,
         "frames_answered": len(measured), "frames_dropped_by_node": int(diagnostics.get("frames dropped", -1)),
         "keyframe_ratio": float(np.mean([r.info.keyframe for r in measured])),
-        "latency_ms": {name: _summary(values) for name, values in parts.items()},
+        "latency_ms": {name: latency_summary(values) for name, values in parts.items()},
         "node_overhead_share": float(overhead.mean() / np.mean(parts["end_to_end"])),
         "propagated_p99_over_p50": (float(np.percentile(propagated, 99) / np.percentile(propagated, 50))
                                     if propagated else None),
@@ -112,7 +106,5 @@ def run(args: argparse.Namespace) -> int:
           "of end-to-end (target <= 10%)")
     if result["propagated_p99_over_p50"] is not None:
         print(f"propagated frames p99/p50: {result['propagated_p99_over_p50']:.2f} (target <= 1.5)")
-    if args.json is not None:
-        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    write_json(args.json, result)
     return 0
