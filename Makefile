@@ -7,16 +7,18 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vsseg-installed
 DEMO_DIR := out/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test typecheck bench clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-ros.txt setup.py package.xml CMakeLists.txt $(wildcard msg/*.msg)
+$(STAMP): requirements.txt requirements-ros.txt requirements-typing.txt setup.py package.xml CMakeLists.txt $(wildcard msg/*.msg)
 	@$(PYTHON) -c 'import sys; sys.exit("vsseg needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-ros.txt
+	rm -rf $(VENV)/typing && $(PY) -m pip install --quiet --disable-pip-version-check --no-deps \
+		--target $(VENV)/typing -r requirements-typing.txt
 	bash tools/build_interfaces.sh $(VENV)
 	touch $(STAMP)
 
@@ -35,6 +37,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+typecheck: setup
+	$(PY) tools/typecheck_tensorrt.py
 
 bench: setup
 	$(PY) benchmarks/synth_bench.py

@@ -18,8 +18,10 @@ from lifecycle_msgs.msg import Transition
 
 PARAMETER_ARGUMENTS = {
     "model": "model bundle directory; empty = the params file's value (the shipped model)",
-    "backend": "inference backend: auto, onnxruntime or torch",
-    "precision": "numeric precision: auto, fp32 or fp16",
+    "backend": "inference backend: auto, tensorrt, onnxruntime or torch",
+    "precision": "numeric precision: auto, fp32, fp16 or int8 (tensorrt)",
+    "engine_cache_dir": "TensorRT engine cache (where `vsseg build-engine --cache` put them)",
+    "dla_core": "TensorRT: DLA core to run on (Jetson), -1 = the GPU",
     "policy": "keyframe policy: per_frame, fixed, adaptive or budget",
     "interval": "frames between keyframes for policy fixed",
     "threshold": "adaptive deviation threshold (0 = the bundle's calibrated one)",

@@ -108,9 +108,9 @@ def test_closed_backend_raises_and_close_is_idempotent(bundle: Bundle, image: np
 
 
 def test_unknown_backend_and_options_are_refused(bundle: Bundle) -> None:
-    with pytest.raises(VssegError, match="unknown backend 'tensorrtx'.*auto, onnxruntime, torch"):
+    with pytest.raises(VssegError, match="unknown backend 'tensorrtx'.*auto, tensorrt, onnxruntime, torch"):
         create_backend("tensorrtx", bundle)
-    assert BACKENDS == ("auto", "onnxruntime", "torch")
+    assert BACKENDS == ("auto", "tensorrt", "onnxruntime", "torch")
     assert isinstance(create_backend("auto", bundle, device="cpu"), OnnxRuntimeBackend)
     with pytest.raises(BackendError, match="fp32 only"):
         OnnxRuntimeBackend(bundle, precision="fp16")

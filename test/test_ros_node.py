@@ -28,6 +28,7 @@ from std_msgs.msg import Header  # noqa: E402
 
 from vsseg.msg import ClassMap, SegmentationInfo  # noqa: E402
 from vsseg_core.labels import colorize  # noqa: E402
+from vsseg_core.runtime.factory import tensorrt_unavailable  # noqa: E402
 from vsseg_core.synth.config import SynthConfig  # noqa: E402
 from vsseg_core.synth.generator import iter_sequence  # noqa: E402
 from vsseg_ros import probe  # noqa: E402
@@ -147,9 +148,18 @@ def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, t
         assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
         assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert process.poll() is None
+        # backend tensorrt where TensorRT cannot run: FAILURE with the reason, not a crash
+        assert graph.set_parameter("model", "") == (True, "")
+        assert graph.set_parameter("backend", "tensorrt") == (True, "")
+        if tensorrt_unavailable() is None:
+            pytest.skip("TensorRT and a GPU are present: the tensorrt failure path cannot be shown")
+        assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
+        assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert process.poll() is None
     finally:
         log = stop_node(process)
     assert "configure failed" in log and "missing_bundle" in log and "Traceback" not in log
+    assert "backend tensorrt cannot run here" in log and "docs/tensorrt.md" in log
 
 
 def test_configure_activate_and_segment(graph: Graph, node, frames) -> None:

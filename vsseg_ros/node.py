@@ -41,7 +41,7 @@ from vsseg_core.bundle import Bundle
 from vsseg_core.cli.args import load_bundle
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES, colorize
-from vsseg_core.runtime.factory import create_backend
+from vsseg_core.runtime.factory import choose_backend, create_backend
 from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter, info_fields
 from vsseg_core.visualize import overlay
@@ -51,7 +51,7 @@ from vsseg_ros.image_conversion import (
     compressed_to_array,
     image_to_array,
 )
-from vsseg_ros.parameters import BY_NAME, SPECS, load_defaults, policy_string
+from vsseg_ros.parameters import BY_NAME, SPECS, engine_options, load_defaults, policy_string
 from vsseg_ros.statistics import LATENCY_KEYS, NodeStatistics
 
 NODE_NAME = "vsseg_node"
@@ -132,12 +132,16 @@ class SegmentationNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = self._values()
         try:
-            self.bundle = load_bundle(values["model"] or None)
-            self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
-                                          precision=values["precision"])
             reason = next((r for r in (BY_NAME[k].check(v) for k, v in values.items()) if r), None)
             if reason is not None:  # overrides given at start-up bypass the set-callback
                 raise ConfigError(reason)
+            self.bundle = load_bundle(values["model"] or None)
+            name, why = choose_backend(values["backend"], values["device"])
+            self.get_logger().info(f"backend {name} ({why})")
+            self.backend = create_backend(name, self.bundle, device=values["device"],
+                                          precision=values["precision"],
+                                          engine=engine_options(values),
+                                          log=self.get_logger().info)
             self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
                                             low_latency=values["low_latency"],
                                             max_gap_s=values["max_gap_s"])

@@ -12,6 +12,7 @@ import yaml
 from vsseg_core.errors import ConfigError
 from vsseg_core.package_files import package_file
 from vsseg_core.runtime.base import DEVICES
+from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS
 
 CONFIG_FILE = "vsseg.yaml"
@@ -51,7 +52,14 @@ SPECS: tuple[ParameterSpec, ...] = (
                   "shipped model"),
     ParameterSpec("backend", "string", "inference backend", choices=BACKENDS),
     ParameterSpec("device", "string", "device: auto, cpu, cuda or cuda:N", choices=DEVICES),
-    ParameterSpec("precision", "string", "numeric precision", choices=("auto", "fp32", "fp16")),
+    ParameterSpec("precision", "string", "numeric precision (int8: tensorrt engines built by "
+                  "`vsseg build-engine`)", choices=("auto", *PRECISIONS)),
+    ParameterSpec("engine_cache_dir", "string", "TensorRT engine cache; empty = "
+                  "$VSSEG_ENGINE_CACHE or ~/.cache/vsseg/engines"),
+    ParameterSpec("workspace_mb", "integer", "TensorRT builder memory-pool limit (MiB)",
+                  low=1, high=1 << 20),
+    ParameterSpec("dla_core", "integer", "TensorRT: DLA core to run on (Jetson); -1 = the GPU",
+                  low=-1, high=15),
     ParameterSpec("policy", "string", "keyframe policy", live=True, choices=POLICIES),
     ParameterSpec("interval", "integer", "frames between keyframes for policy fixed", live=True,
                   low=1, high=1000),
@@ -110,6 +118,15 @@ def load_defaults(path: Path | None = None) -> dict[str, object]:
         if reason:
             raise ConfigError(f"{path}: {reason}")
     return {spec.name: values[spec.name] for spec in SPECS}
+
+
+def engine_options(values: dict) -> EngineOptions:
+    """The TensorRT engine options for the parameters (engine_cache_dir, workspace_mb,
+    dla_core; -1 = no DLA)."""
+    cache, dla_core = values["engine_cache_dir"], values["dla_core"]
+    return EngineOptions(cache_dir=Path(cache) if cache else None,
+                         workspace_mb=values["workspace_mb"],
+                         dla_core=None if dla_core == -1 else dla_core)
 
 
 def policy_string(values: dict[str, object]) -> str:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
 from vsseg_core.errors import ConfigError
+from vsseg_core.runtime.base import DEVICES, Backend
+from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
+from vsseg_core.runtime.factory import BACKENDS, choose_backend, create_backend
 from vsseg_core.synth.config import parse_size
 from vsseg_core.temporal.policy import parse_policy
 
@@ -42,3 +46,28 @@ def load_bundle(model: Path | None) -> Bundle:
         raise BundleError(f"the shipped model {DEFAULT_BUNDLE} is not installed; pass --model "
                           "BUNDLE (a directory written by `vsseg export`)")
     return Bundle.load(model)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend, --device, --precision and --engine-cache (read by ``open_backend``)."""
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="inference backend; auto = tensorrt with a CUDA GPU, else onnxruntime "
+                             "(default %(default)s)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="device; auto uses CUDA when available (default %(default)s)")
+    parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                        help="auto = fp16 on CUDA, fp32 on the CPU; int8 for tensorrt engines "
+                             "built by `vsseg build-engine` (default %(default)s)")
+    parser.add_argument("--engine-cache", type=Path, metavar="DIR",
+                        help="TensorRT engine cache (default: $VSSEG_ENGINE_CACHE or "
+                             "~/.cache/vsseg/engines)")
+
+
+def open_backend(args: argparse.Namespace, bundle: Bundle) -> Backend:
+    """The backend ``add_backend_arguments`` describes; says on stderr what auto chose."""
+    name, why = choose_backend(args.backend, args.device)
+    if args.backend == "auto":
+        print(f"backend: {name} ({why})", file=sys.stderr)
+    return create_backend(name, bundle, device=args.device, precision=args.precision,
+                          engine=EngineOptions(cache_dir=args.engine_cache),
+                          log=lambda line: print(line, file=sys.stderr, flush=True))

@@ -20,10 +20,8 @@ from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
 from vsseg_core.bags.evaluate import evaluate_bag
 from vsseg_core.bags.io import STORAGES, open_reader, topics
 from vsseg_core.bags.segment import segment_bag
-from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
 from vsseg_core.cli.evaluate import write_json
-from vsseg_core.runtime.base import DEVICES
-from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.temporal.report import policy_table
 from vsseg_core.temporal.video import VideoSegmenter
 
@@ -53,8 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     segment.add_argument("--model", type=Path, metavar="BUNDLE", help="default: the shipped model")
     segment.add_argument("--policy", type=policy_arg, default="adaptive", help="default %(default)s")
     segment.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic (default %(default)s)")
-    segment.add_argument("--backend", choices=BACKENDS, default="auto", help="default %(default)s")
-    segment.add_argument("--device", choices=DEVICES, default="auto", help="default %(default)s")
+    add_backend_arguments(segment)
     segment.add_argument("--storage", choices=STORAGES, default="sqlite3", help="default %(default)s")
     segment.add_argument("--no-images", action="store_true", help="do not copy the input images")
     segment.set_defaults(bag_run=_segment)
@@ -92,7 +89,7 @@ def _from_cityscapes(args: argparse.Namespace) -> int:
 
 def _segment(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.model)
-    with create_backend(args.backend, bundle, device=args.device) as backend, \
+    with open_backend(args, bundle) as backend, \
             VideoSegmenter(bundle, backend, args.policy) as segmenter:
         segmenter.warmup()
         result = segment_bag(args.in_bag, args.out, segmenter, topic=args.topic,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsseg_core.cli.args import load_bundle, policies_arg
+from vsseg_core.cli.args import load_bundle, open_backend, policies_arg
 from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments, write_json
 from vsseg_core.errors import ConfigError
 from vsseg_core.machine import describe_machine
-from vsseg_core.runtime.factory import create_backend
 from vsseg_core.temporal.evaluate import evaluate_policy
 from vsseg_core.temporal.report import plot_policies, policy_table
 
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--plot {args.plot}: must end in .png")
     bundle = load_bundle(args.model)
     records = []
-    with create_backend(args.backend, bundle, device=args.device) as backend:
+    with open_backend(args, bundle) as backend:
         for policy in args.policies:
             records.append(evaluate_policy(args.data, args.split, bundle, backend, policy,
                                            low_latency=args.low_latency,

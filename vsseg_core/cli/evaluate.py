@@ -14,10 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
 from vsseg_core.errors import ConfigError
-from vsseg_core.runtime.base import DEVICES
-from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.staging import write_text_atomic
 from vsseg_core.temporal.evaluate import evaluate_policy
 from vsseg_core.temporal.report import policy_table
@@ -32,8 +30,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="val", help="split to evaluate (default %(default)s)")
     parser.add_argument("--model", type=Path, metavar="BUNDLE",
                         help="model bundle (default: the shipped model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="default %(default)s")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="default %(default)s")
+    add_backend_arguments(parser)
     parser.add_argument("--low-latency", action="store_true",
                         help="answer policy keyframes by propagation while a worker computes them")
     parser.add_argument("--max-sequences", type=int, metavar="N", help="only the first N sequences")
@@ -61,7 +58,7 @@ def check_stream_arguments(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     check_stream_arguments(args)
     bundle = load_bundle(args.model)
-    with create_backend(args.backend, bundle, device=args.device) as backend:
+    with open_backend(args, bundle) as backend:
         record = evaluate_policy(args.data, args.split, bundle, backend, args.policy,
                                  low_latency=args.low_latency, max_sequences=args.max_sequences,
                                  progress=not args.quiet)

@@ -16,6 +16,7 @@ from vsseg_core import __version__
 from vsseg_core.cli import (
     bag,
     bench,
+    build_engine,
     evaluate,
     export,
     labels,
@@ -26,7 +27,8 @@ from vsseg_core.cli import (
 )
 from vsseg_core.errors import VssegError
 
-SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, bag, labels)
+SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, bag, build_engine,
+               labels)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
 PLUGIN_GROUP = "vsseg.commands"
 """Entry points adding subcommands from other packages (vsseg_ros: node-demo, bench-node)."""

@@ -26,14 +26,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vsseg_core.cli.args import load_bundle, policy_arg
+from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
 from vsseg_core.labels import CLASS_NAMES, colorize
 from vsseg_core.metrics import ConfusionMatrix
-from vsseg_core.runtime.base import DEVICES
-from vsseg_core.runtime.factory import BACKENDS, create_backend
 from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.temporal.video import STAGES, VideoResult, VideoSegmenter
 from vsseg_core.visualize import contact_sheet, overlay
@@ -50,10 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, metavar="PATH",
                         help="Cityscapes-layout root, folder of images, video file or image file")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory")
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="inference backend (default %(default)s)")
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="device; auto uses CUDA when available (default %(default)s)")
+    add_backend_arguments(parser)
     parser.add_argument("--policy", type=policy_arg,
                         help="keyframe policy: per_frame, fixed:K, adaptive[:T], budget:MS "
                              "(default adaptive with the bundle's calibrated threshold; per_frame "
@@ -129,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{bundle.root} has no propagation graph: every frame is a keyframe "
                   "(`vsseg train-propagation` adds it)")
     scores, labelled, keyframes, timings, stems = ConfusionMatrix(), 0, 0, [], set()
-    with create_backend(args.backend, bundle, device=args.device) as backend, \
+    with open_backend(args, bundle) as backend, \
             VideoSegmenter(bundle, backend, policy, low_latency=args.low_latency) as segmenter:
         segmenter.warmup()
         args.out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from types import TracebackType
+from typing import Self
 
 import numpy as np
 
@@ -95,7 +96,7 @@ class Backend(ABC):
             self._closed = True
             self._release()
 
-    def __enter__(self) -> Backend:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -1,24 +1,72 @@
-"""Create a backend by name: ``create_backend("onnxruntime", bundle, device="cpu")``."""
+"""Create a backend by name: ``create_backend("onnxruntime", bundle, device="cpu")``.
+
+``auto`` picks TensorRT when its Python package imports and PyTorch sees a CUDA GPU (and the
+device asked for is not the CPU), else ONNX Runtime; ``choose_backend`` says which and why.
+The TensorRT module is imported only when it is chosen.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
+
 from vsseg_core.bundle import Bundle
 from vsseg_core.errors import ConfigError
-from vsseg_core.runtime.base import Backend
+from vsseg_core.runtime.base import Backend, BackendError
+from vsseg_core.runtime.engine_cache import EngineOptions
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.runtime.torch_backend import TorchBackend
 
 _CLASSES: dict[str, type[Backend]] = {"onnxruntime": OnnxRuntimeBackend, "torch": TorchBackend}
-BACKENDS: tuple[str, ...] = ("auto", *_CLASSES)
-"""Names ``create_backend`` accepts; "auto" picks the best one installed (onnxruntime for now)."""
+BACKENDS: tuple[str, ...] = ("auto", "tensorrt", *_CLASSES)
+"""Names ``create_backend`` accepts."""
+INSTALL_TENSORRT = ("install it as docs/tensorrt.md says (Jetson: JetPack's python3-libnvinfer; "
+                    "x86: the tensorrt-cuXX wheel matching torch's CUDA)")
 
 
-def create_backend(name: str, bundle: Bundle, *, device: str = "auto",
-                   precision: str = "auto") -> Backend:
+def tensorrt_unavailable() -> str | None:
+    """None when the tensorrt backend can run here, else the reason it cannot."""
+    try:
+        module = importlib.import_module("tensorrt")
+    except ImportError as exc:
+        return f"TensorRT is not installed ({exc})"
+    if not hasattr(module, "Builder"):  # e.g. only tensorrt-stubs on the path
+        return f"`tensorrt` at {list(getattr(module, '__path__', []))} is not TensorRT (type stubs only?)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to PyTorch (TensorRT needs one for its buffers)"
+    return None
+
+
+def choose_backend(name: str, device: str = "auto") -> tuple[str, str]:
+    """(backend name, why) for a requested ``name``; "auto" is resolved here."""
+    if name != "auto":
+        return name, "requested"
+    if device == "cpu":
+        return "onnxruntime", "auto on the CPU"
+    reason = tensorrt_unavailable()
+    if reason is None:
+        return "tensorrt", "auto: TensorRT and a CUDA GPU are available"
+    return "onnxruntime", f"auto: not tensorrt because {reason}"
+
+
+def create_backend(name: str, bundle: Bundle, *, device: str = "auto", precision: str = "auto",
+                   engine: EngineOptions | None = None,
+                   log: Callable[[str], None] | None = None) -> Backend:
     """A ready backend ``name`` for ``bundle`` on ``device`` ("auto", "cpu", "cuda", "cuda:N")
-    at ``precision`` ("auto", "fp32", "fp16"). Raises ConfigError for an unknown name."""
-    if name == "auto":
-        name = "onnxruntime"
-    if name not in _CLASSES:
+    at ``precision`` ("auto", "fp32", "fp16"; "int8" for tensorrt). ``engine`` and ``log`` are
+    used by the tensorrt backend only. Raises ConfigError for an unknown name and BackendError
+    when the backend cannot run here."""
+    if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    name, _ = choose_backend(name, device)
+    if name == "tensorrt":
+        reason = tensorrt_unavailable()
+        if reason is not None:
+            raise BackendError(f"backend tensorrt cannot run here: {reason}; {INSTALL_TENSORRT}, "
+                               "or use backend onnxruntime (or auto)")
+        from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend(bundle, device=device, precision=precision, engine=engine, log=log)
     return _CLASSES[name](bundle, device=device, precision=precision)

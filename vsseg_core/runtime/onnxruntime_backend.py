@@ -56,6 +56,11 @@ class OnnxRuntimeBackend(Backend):
                                   "bundle with `vsseg export`") from exc
         return self._sessions[graph]
 
+    def provider(self, graph: str) -> str:
+        """The execution provider that runs ``graph``: ONNX Runtime falls back to the CPU
+        silently when it cannot load its CUDA libraries."""
+        return self._session(graph).get_providers()[0]
+
     def _run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         session = self._session(graph)
         names = list(self.bundle.graph(graph).outputs)

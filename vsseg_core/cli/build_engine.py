@@ -1,0 +1,134 @@
+"""Build (or load) the TensorRT engines of a bundle ahead of time, optionally INT8-calibrated,
+and check them against ONNX Runtime.
+
+Engines are cached per graph, TensorRT version, GPU, precision and DLA core (see
+vsseg_core/runtime/engine_cache.py); the node and every command load them from the same cache.
+Do this once on the target (e.g. a Jetson before a drive): a build takes minutes there.
+
+examples:
+  vsseg build-engine --precision fp16
+  vsseg build-engine --precision int8 --calib data/synth_train --calib-frames 64 --check
+  vsseg build-engine --precision fp16 --dla-core 0 --cache /var/cache/vsseg --check-data recording.bag
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vsseg_core.bags.convert import DEFAULT_TOPIC
+from vsseg_core.cli.args import load_bundle
+from vsseg_core.cli.evaluate import write_json
+from vsseg_core.errors import ConfigError
+from vsseg_core.runtime.calibration import compare_backends, record_graph_inputs, sample_clips
+from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
+from vsseg_core.runtime.factory import INSTALL_TENSORRT, tensorrt_unavailable
+from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
+
+NAME = "build-engine"
+HELP = "build and cache TensorRT engines (fp32/fp16/int8), check them against ONNX Runtime"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, metavar="BUNDLE", help="default: the shipped model")
+    parser.add_argument("--graphs", default="all",
+                        help="comma-separated graphs to build (default: every graph of the bundle)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="default %(default)s")
+    parser.add_argument("--device", default="cuda", help="cuda or cuda:N (default %(default)s)")
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="engine cache (default: $VSSEG_ENGINE_CACHE or ~/.cache/vsseg/engines)")
+    parser.add_argument("--calib", type=Path, metavar="DATA",
+                        help="INT8 calibration frames: a Cityscapes-layout directory, image folder, "
+                             "video or rosbag2 bag")
+    parser.add_argument("--calib-frames", type=int, default=64, metavar="N",
+                        help="frames to calibrate on, in clips of 4 (default %(default)s)")
+    parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in a bag (default %(default)s)")
+    parser.add_argument("--workspace-mb", type=int, default=EngineOptions.workspace_mb,
+                        help="builder memory-pool limit in MiB (default %(default)s)")
+    parser.add_argument("--dla-core", type=int, metavar="N", help="build for DLA core N (Jetson)")
+    parser.add_argument("--force-rebuild", action="store_true",
+                        help="rebuild (and recalibrate) even when a valid engine is cached")
+    parser.add_argument("--check", action="store_true",
+                        help="compare the engines with ONNX Runtime on real frames")
+    parser.add_argument("--check-data", type=Path, metavar="DATA",
+                        help="frames for --check (default: --calib)")
+    parser.add_argument("--check-frames", type=int, default=16, metavar="N",
+                        help="frames for --check (default %(default)s)")
+    parser.add_argument("--min-agreement", type=float, default=0.99,
+                        help="--check fails (exit 1) below this argmax agreement (default %(default)s)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
+
+
+def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]) -> tuple[str, ...]:
+    """The graphs to build; ConfigError for anything wrong, before any slow work."""
+    for option in ("calib_frames", "check_frames", "workspace_mb"):
+        if getattr(args, option) < 1:
+            raise ConfigError(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
+    if args.dla_core is not None and args.dla_core < 0:
+        raise ConfigError(f"--dla-core must be >= 0, got {args.dla_core}")
+    if not 0 <= args.min_agreement <= 1:
+        raise ConfigError(f"--min-agreement must be within 0..1, got {args.min_agreement}")
+    if args.calib is not None and args.precision != "int8":
+        raise ConfigError("--calib is for --precision int8 only")
+    if args.check and args.check_data is None and args.calib is None:
+        raise ConfigError("--check needs frames: pass --check-data DATA (a Cityscapes-layout "
+                          "directory, image folder, video or bag)")
+    for path in (args.calib, args.check_data):
+        if path is not None and not path.exists():
+            raise ConfigError(f"{path} does not exist")
+    wanted = graphs if args.graphs == "all" else tuple(g.strip() for g in args.graphs.split(",") if g.strip())
+    unknown = sorted(set(wanted) - set(graphs))
+    if unknown or not wanted:
+        raise ConfigError(f"--graphs {args.graphs}: the bundle has {', '.join(graphs)}")
+    return wanted
+
+
+def run(args: argparse.Namespace) -> int:
+    bundle = load_bundle(args.model)
+    graphs = _check_arguments(args, tuple(bundle.graphs))
+    reason = tensorrt_unavailable()
+    if reason is not None:
+        raise ConfigError(f"TensorRT cannot run here: {reason}; {INSTALL_TENSORRT}")
+    from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with OnnxRuntimeBackend(bundle, device="cpu") as reference:
+        calibration = None
+        if args.calib is not None:
+            log(f"recording calibration inputs from {args.calib} ({args.calib_frames} frames)")
+            calibration = record_graph_inputs(
+                bundle, sample_clips(args.calib, frames=args.calib_frames, topic=args.topic), reference)
+        options = EngineOptions(cache_dir=args.cache, workspace_mb=args.workspace_mb,
+                                dla_core=args.dla_core, force_rebuild=args.force_rebuild)
+        with TensorRTBackend(bundle, device=args.device, precision=args.precision, engine=options,
+                             calibration=calibration, log=log, verbose=args.verbose) as engine:
+            report: dict = {"model": str(bundle.root), "precision": engine.precision,
+                            "device": engine.device, "cache": str(engine.cache.root), "graphs": {}}
+            for graph in graphs:
+                event = engine.prepare(graph)
+                path = engine.cache.engine_path(engine.key(graph))
+                report["graphs"][graph] = {"engine": str(path), "event": event}
+                print(f"{graph}: {event} {path}")
+            if args.check:
+                data = args.check_data or args.calib
+                recorded = record_graph_inputs(
+                    bundle, sample_clips(data, frames=args.check_frames, topic=args.topic), reference)
+                report["check"] = compare_backends(reference, engine, recorded, graphs)
+    code = 0
+    if args.check:
+        print(f"\ncheck against ONNX Runtime (fp32, CPU) on {args.check_data or args.calib}:")
+        print("| graph | samples | max abs diff | argmax agreement |\n|---|---|---|---|")
+        for graph, row in report["check"].items():
+            agreement = row.get("argmax_agreement")
+            shown = "–" if agreement is None else f"{agreement:.4%}"
+            print(f"| {graph} | {row['samples']} | {row['max_abs_diff']:.4g} | {shown} |")
+            if agreement is not None and agreement < args.min_agreement:
+                code = 1
+        if code:
+            print(f"argmax agreement below --min-agreement {args.min_agreement}", file=sys.stderr)
+    write_json(args.json, report)
+    return code
