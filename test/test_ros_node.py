@@ -28,7 +28,7 @@ from std_msgs.msg import Header  # noqa: E402
 
 from vsseg.msg import ClassMap, SegmentationInfo  # noqa: E402
 from vsseg_core.labels import colorize  # noqa: E402
-from vsseg_core.runtime.factory import tensorrt_unavailable  # noqa: E402
+from vsseg_core.runtime.factory import choose_backend, tensorrt_unavailable  # noqa: E402
 from vsseg_core.synth.config import SynthConfig  # noqa: E402
 from vsseg_core.synth.generator import iter_sequence  # noqa: E402
 from vsseg_ros import probe  # noqa: E402
@@ -277,6 +277,7 @@ def test_diagnostics_keys(graph: Graph, node) -> None:
                 "keyframe ratio", "backend", "precision", "model", "policy"):
         assert key in values, key
     assert values["backend"] == "onnxruntime" and values["precision"] == "fp32"
+    assert values["backend choice"] == choose_backend("auto")[1]  # why auto picked it
 
 
 def test_deactivate_cleanup_and_shutdown(graph: Graph, node, frames) -> None:

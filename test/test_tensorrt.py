@@ -57,6 +57,18 @@ def test_stub_only_tensorrt_is_not_mistaken_for_tensorrt() -> None:
     assert "is not TensorRT" in result.stdout, result.stdout
 
 
+def test_tensorrt_11_is_refused(tmp_path: Path) -> None:
+    """TensorRT 11 removed the APIs the backend uses: auto must fall back, not crash. (A stand-in
+    package with only a version, since no TensorRT of either major version installs here.)"""
+    package = tmp_path / "tensorrt"
+    package.mkdir()
+    (package / "__init__.py").write_text("__version__ = '11.4.0.106'\nclass Builder: pass\n")
+    code = "from vsseg_core.runtime.factory import choose_backend; print(choose_backend('auto'))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path)}, check=True)
+    assert "onnxruntime" in result.stdout and "TensorRT 11.4.0.106 is installed" in result.stdout
+
+
 # -- vsseg build-engine without TensorRT, and its argument checks (run everywhere) -------------
 @without_tensorrt
 def test_build_engine_without_tensorrt_exits_1_with_the_fix(cli) -> None:

@@ -91,6 +91,7 @@ class SegmentationNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.bundle: Bundle | None = None
         self.backend = None
+        self.backend_choice: str | None = None  # why this backend (auto's reasoning)
         self.segmenter: VideoSegmenter | None = None
         self.stats = NodeStatistics()
         self._outputs: dict[str, object] = {}
@@ -136,8 +137,8 @@ class SegmentationNode(LifecycleNode):
             if reason is not None:  # overrides given at start-up bypass the set-callback
                 raise ConfigError(reason)
             self.bundle = load_bundle(values["model"] or None)
-            name, why = choose_backend(values["backend"], values["device"])
-            self.get_logger().info(f"backend {name} ({why})")
+            name, self.backend_choice = choose_backend(values["backend"], values["device"])
+            self.get_logger().info(f"backend {name} ({self.backend_choice})")
             self.backend = create_backend(name, self.bundle, device=values["device"],
                                           precision=values["precision"],
                                           engine=engine_options(values),
@@ -225,7 +226,7 @@ class SegmentationNode(LifecycleNode):
             self.segmenter.close()
         if self.backend is not None:
             self.backend.close()
-        self.segmenter = self.backend = self.bundle = None
+        self.segmenter = self.backend = self.bundle = self.backend_choice = None
 
     def _release_all(self) -> None:
         for publisher in self._outputs.values():
@@ -336,7 +337,8 @@ class SegmentationNode(LifecycleNode):
         level, message = self.stats.health(self._active)
         values = self.stats.snapshot()
         if self.backend is not None and self.bundle is not None and self.segmenter is not None:
-            values.update({"backend": self.backend.name, "precision": self.backend.precision,
+            values.update({"backend": self.backend.name, "backend choice": self.backend_choice,
+                           "precision": self.backend.precision,
                            "device": self.backend.device, "model": str(self.bundle.root),
                            "policy": self.segmenter.policy.spec})
         status = DiagnosticStatus(

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calib", type=Path, metavar="DATA",
                         help="INT8 calibration frames: a Cityscapes-layout directory, image folder, "
                              "video or rosbag2 bag")
-    parser.add_argument("--calib-frames", type=int, default=64, metavar="N",
+    parser.add_argument("--calib-frames", type=int, default=128, metavar="N",
                         help="frames to calibrate on, in clips of 4 (default %(default)s)")
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic in a bag (default %(default)s)")
     parser.add_argument("--workspace-mb", type=int, default=EngineOptions.workspace_mb,

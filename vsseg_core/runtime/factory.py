@@ -20,8 +20,10 @@ from vsseg_core.runtime.torch_backend import TorchBackend
 _CLASSES: dict[str, type[Backend]] = {"onnxruntime": OnnxRuntimeBackend, "torch": TorchBackend}
 BACKENDS: tuple[str, ...] = ("auto", "tensorrt", *_CLASSES)
 """Names ``create_backend`` accepts."""
-INSTALL_TENSORRT = ("install it as docs/tensorrt.md says (Jetson: JetPack's python3-libnvinfer; "
-                    "x86: the tensorrt-cuXX wheel matching torch's CUDA)")
+TENSORRT_MAJOR = 10
+"""The TensorRT major version the tensorrt backend is written and type-checked for."""
+INSTALL_TENSORRT = ("install TensorRT 10.x as docs/tensorrt.md says (Jetson: JetPack's "
+                    "python3-libnvinfer; x86: the tensorrt-cuXX<11 wheel matching torch's CUDA)")
 
 
 def tensorrt_unavailable() -> str | None:
@@ -32,6 +34,10 @@ def tensorrt_unavailable() -> str | None:
         return f"TensorRT is not installed ({exc})"
     if not hasattr(module, "Builder"):  # e.g. only tensorrt-stubs on the path
         return f"`tensorrt` at {list(getattr(module, '__path__', []))} is not TensorRT (type stubs only?)"
+    version = str(getattr(module, "__version__", "unknown"))
+    if version.split(".")[0] != str(TENSORRT_MAJOR):
+        return (f"TensorRT {version} is installed, but this backend is written for TensorRT "
+                f"{TENSORRT_MAJOR}.x (TensorRT 11 removed the FP16/INT8 flags and calibrators it uses)")
     import torch
 
     if not torch.cuda.is_available():

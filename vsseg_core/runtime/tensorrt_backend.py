@@ -42,55 +42,93 @@ Log = Callable[[str], None]
 
 
 class _Logger(trt.ILogger):
-    """Forwards TensorRT's warnings and errors (everything with ``verbose``) to ``log``."""
+    """TensorRT keeps one logger per process (the first one it is given), so there is a single
+    instance (``_logger``) whose sink is the most recently created backend's ``log``."""
 
-    def __init__(self, log: Log, *, verbose: bool = False) -> None:
+    def __init__(self) -> None:
         trt.ILogger.__init__(self)
-        self._log = log
-        self._threshold = trt.ILogger.Severity.VERBOSE if verbose else trt.ILogger.Severity.WARNING
+        self.sink: Log = logging.getLogger(__name__).warning
+        self.threshold = trt.ILogger.Severity.WARNING
 
     def log(self, severity: trt.ILogger.Severity, msg: str) -> None:
-        if severity <= self._threshold:
-            self._log(f"TensorRT {severity.name}: {msg}")
+        if severity <= self.threshold:
+            self.sink(f"TensorRT {severity.name}: {msg}")
 
 
-class _BuildProgress(trt.IProgressMonitor):
+_LOGGER: list[_Logger] = []
+
+
+def _logger(sink: Log, *, verbose: bool) -> _Logger:
+    """The process's TensorRT logger, now forwarding warnings and errors (everything with
+    ``verbose``) to ``sink``."""
+    if not _LOGGER:
+        _LOGGER.append(_Logger())
+    logger = _LOGGER[0]
+    logger.sink = sink
+    logger.threshold = trt.ILogger.Severity.VERBOSE if verbose else trt.ILogger.Severity.WARNING
+    return logger
+
+
+class _Callback:
+    """TensorRT catches exceptions raised in Python callbacks, prints them and carries on as if
+    the callback had said "stop" (no more calibration data, cancel the build). Callbacks record
+    the first one in ``error`` instead, and the build raises it afterwards."""
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def _record(self, exc: Exception) -> None:
+        self.error = self.error or exc
+
+
+class _BuildProgress(trt.IProgressMonitor, _Callback):
     """Logs the builder's top-level phases with their steps and durations."""
 
     def __init__(self, log: Log, graph: str) -> None:
         trt.IProgressMonitor.__init__(self)
+        _Callback.__init__(self)
         self._log, self._graph = log, graph
         self._lock = threading.Lock()
         self._started: dict[str, tuple[float, int]] = {}
 
-    def phase_start(self, phase_name: str, parent_phase: str, num_steps: int) -> None:
-        if parent_phase is None:  # TensorRT passes None for top-level phases
-            with self._lock:
-                self._started[phase_name] = (time.monotonic(), num_steps)
-            self._log(f"building {self._graph}: {phase_name} ({num_steps} steps)")
+    def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+        try:
+            if parent_phase is None:  # TensorRT passes None for top-level phases
+                with self._lock:
+                    self._started[phase_name] = (time.monotonic(), num_steps)
+                self._log(f"building {self._graph}: {phase_name} ({num_steps} steps)")
+        except Exception as exc:
+            self._record(exc)
 
     def step_complete(self, phase_name: str, step: int) -> bool:
-        with self._lock:
-            started = self._started.get(phase_name)
-        if started is not None and started[1] >= 10 and (step + 1) % max(1, started[1] // 4) == 0:
-            self._log(f"building {self._graph}: {phase_name} {step + 1}/{started[1]}")
+        try:
+            with self._lock:
+                started = self._started.get(phase_name)
+            if started is not None and started[1] >= 10 and (step + 1) % max(1, started[1] // 4) == 0:
+                self._log(f"building {self._graph}: {phase_name} {step + 1}/{started[1]}")
+        except Exception as exc:
+            self._record(exc)
         return True  # False would cancel the build
 
     def phase_finish(self, phase_name: str) -> None:
-        with self._lock:
-            started = self._started.pop(phase_name, None)
-        if started is not None:
-            self._log(f"building {self._graph}: {phase_name} done in "
-                      f"{time.monotonic() - started[0]:.1f} s")
+        try:
+            with self._lock:
+                started = self._started.pop(phase_name, None)
+            if started is not None:
+                self._log(f"building {self._graph}: {phase_name} done in "
+                          f"{time.monotonic() - started[0]:.1f} s")
+        except Exception as exc:
+            self._record(exc)
 
 
-class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+class _EntropyCalibrator(trt.IInt8EntropyCalibrator2, _Callback):
     """Feeds ``batches`` to TensorRT through device buffers; reads and writes the calibration
     cache through ``cache`` (bytes or None) and ``save``."""
 
     def __init__(self, batches: CalibrationBatches | None, cache: bytes | None,
                  save: Callable[[bytes], object], device: torch.device, log: Log) -> None:
         trt.IInt8EntropyCalibrator2.__init__(self)
+        _Callback.__init__(self)
         self._batches, self._cache, self._save, self._log = batches, cache, save, log
         self._buffers: dict[str, torch.Tensor] = {}
         if batches is not None:
@@ -103,8 +141,15 @@ class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):
 
     def get_batch(self, names: list[str]) -> list[int] | None:  # type: ignore[override]
         # The stubs say list[int]; TensorRT's documented end-of-data signal is None.
+        try:
+            return self._next_batch(names)
+        except Exception as exc:
+            self._record(exc)
+            return None
+
+    def _next_batch(self, names: list[str]) -> list[int] | None:
         batch = self._batches.next() if self._batches is not None else None
-        if batch is None:
+        if batch is None or self._batches is None:
             return None
         unknown = sorted(set(names) - set(self._buffers))
         if unknown:
@@ -113,7 +158,6 @@ class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         for name, array in batch.items():
             self._buffers[name].copy_(torch.from_numpy(array))
         self._done += 1
-        assert self._batches is not None
         if self._done % 16 == 0 or self._done == len(self._batches):
             self._log(f"calibrating {self._batches.spec.name}: batch {self._done}/{len(self._batches)}")
         return [self._buffers[name].data_ptr() for name in names]
@@ -123,7 +167,10 @@ class _EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         return self._cache
 
     def write_calibration_cache(self, cache: memoryview | bytes) -> None:
-        self._save(bytes(cache))
+        try:
+            self._save(bytes(cache))
+        except Exception as exc:
+            self._record(exc)
 
 
 @dataclass
@@ -141,7 +188,11 @@ def _describe(engine: trt.ICudaEngine) -> list[TensorDesc]:
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         dims = engine.get_tensor_shape(name)
-        dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name))).name
+        trt_dtype = engine.get_tensor_dtype(name)
+        try:
+            dtype = np.dtype(trt.nptype(trt_dtype)).name
+        except TypeError:  # bf16, fp8, ... have no numpy type
+            dtype = str(trt_dtype)
         tensors.append(TensorDesc(name, engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
                                   tuple(dims[i] for i in range(len(dims))), dtype))
     return tensors
@@ -150,9 +201,12 @@ def _describe(engine: trt.ICudaEngine) -> list[TensorDesc]:
 class TensorRTBackend(Backend):
     """Runs the bundle's graphs as TensorRT engines on one CUDA GPU (or DLA core).
 
-    ``precision``: "auto" (= fp16), "fp32", "fp16" or "int8". ``calibration``: {graph:
-    [recorded inputs]} (``calibration.record_graph_inputs``) for building INT8 engines; without
-    it an INT8 engine must be cached already, or its calibration cache must exist.
+    ``precision``: "auto" (= fp16), "fp32" (TF32 off), "fp16" or "int8". INT8 applies to
+    ``low``, ``high`` and ``full``; ``prop`` is built at fp16 then, because implicit INT8 would
+    quantise the sampling coordinates its GridSample reads (about half a pixel of error on the
+    low-level grid). ``calibration``: {graph: [recorded inputs]}
+    (``calibration.record_graph_inputs``) for building INT8 engines; without it an INT8 engine
+    must be cached already, or its calibration cache must exist.
     ``log``: receives progress and TensorRT warnings (default: the ``logging`` module).
     """
 
@@ -179,8 +233,9 @@ class TensorRTBackend(Backend):
         self._cuda = torch.device(self.device)
         self.cache = EngineCache(self.options.cache_dir, warn=self._log)
         self._calibration = calibration or {}
-        self._trt_logger = _Logger(self._log, verbose=verbose)
-        self._runtime: trt.Runtime | None = trt.Runtime(self._trt_logger)
+        self._trt_logger = _logger(self._log, verbose=verbose)
+        with torch.cuda.device(self._cuda):
+            self._runtime: trt.Runtime | None = trt.Runtime(self._trt_logger)
         if self.options.dla_core is not None:
             self._runtime.DLA_core = self.options.dla_core
         self._gpu_name = torch.cuda.get_device_name(self._cuda)
@@ -191,11 +246,16 @@ class TensorRTBackend(Backend):
         self.events: dict[str, str] = {}
         """{graph: "loaded" | "built"} for every graph prepared so far."""
 
+    def graph_precision(self, graph: str) -> str:
+        """The precision ``graph``'s engine is built at (``prop`` stays fp16 under int8)."""
+        return "fp16" if self.precision == "int8" and graph == "prop" else self.precision
+
     def key(self, graph: str) -> EngineKey:
-        """The cache key of ``graph``'s engine on this GPU at this precision."""
+        """The cache key of ``graph``'s engine on this GPU at its precision."""
         spec = self.bundle.graph(graph)
         return EngineKey(graph, self.bundle.meta["sha256"][spec.file], trt.__version__,
-                         self._gpu_name, self._capability, self.precision, self.options.dla_core)
+                         self._gpu_name, self._capability, self.graph_precision(graph),
+                         self.options.dla_core)
 
     def prepare(self, graph: str) -> str:
         """Load ``graph``'s engine from the cache, or build and cache it; bind its buffers.
@@ -251,7 +311,8 @@ class TensorRTBackend(Backend):
 
     def _build(self, graph: str, key: EngineKey) -> bytes:
         path = self.bundle.path(self.bundle.graph(graph).file)
-        self._log(f"{graph}: building a {self.precision} engine from {path.name} on "
+        precision = key.precision
+        self._log(f"{graph}: building a {precision} engine from {path.name} on "
                   f"{self._gpu_name} (TensorRT {trt.__version__}); this can take minutes")
         builder = trt.Builder(self._trt_logger)
         network = builder.create_network(0)  # TensorRT 10: explicit batch is the only mode
@@ -264,12 +325,12 @@ class TensorRTBackend(Backend):
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, self.options.workspace_mb << 20)
         progress = _BuildProgress(self._log, graph)  # must outlive the build
         config.progress_monitor = progress
-        if self.precision in ("fp16", "int8"):
-            if not builder.platform_has_fast_fp16:
-                self._log(f"{self._gpu_name} has no fast fp16; the engine may be slower than fp32")
+        if precision == "fp32":
+            config.clear_flag(trt.BuilderFlag.TF32)  # on by default; fp32 means fp32
+        if precision in ("fp16", "int8"):
             config.set_flag(trt.BuilderFlag.FP16)
         calibrator = None
-        if self.precision == "int8":
+        if precision == "int8":
             calibrator = self._calibrator(graph, key)  # must outlive the build
             config.set_flag(trt.BuilderFlag.INT8)
             config.int8_calibrator = calibrator
@@ -281,10 +342,13 @@ class TensorRTBackend(Backend):
             config.DLA_core = self.options.dla_core
             config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
         serialized = builder.build_serialized_network(network, config)
+        for callback in (progress, calibrator):
+            if callback is not None and callback.error is not None:
+                raise BackendError(f"building {graph!r} failed in a {type(callback).__name__.strip('_')} "
+                                   f"callback: {callback.error}") from callback.error
         if serialized is None:
             raise BackendError(f"TensorRT failed to build {graph!r} from {path} (see the TensorRT "
                                "errors above); try a larger --workspace-mb or another precision")
-        del calibrator, progress
         return bytes(serialized)
 
     def _bind(self, graph: str, engine: trt.ICudaEngine) -> _Graph:
@@ -319,11 +383,12 @@ class TensorRTBackend(Backend):
         return {name: host.numpy() for name, host in bound.host_outputs.items()}
 
     def _release(self) -> None:
-        self._stream.synchronize()
-        graphs, self._graphs = self._graphs, {}
-        for bound in graphs.values():
-            del bound.context  # each context before its engine, engines before the runtime
-        graphs.clear()
-        self._runtime = None
-        torch.cuda.empty_cache()
+        with torch.cuda.device(self._cuda):
+            self._stream.synchronize()
+            graphs, self._graphs = self._graphs, {}
+            for bound in graphs.values():
+                del bound.context  # each context before its engine, engines before the runtime
+            graphs.clear()
+            self._runtime = None
+            torch.cuda.empty_cache()
 
