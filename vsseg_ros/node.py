@@ -168,7 +168,7 @@ class SegmentationNode(LifecycleNode):
         self.stats = NodeStatistics()
         self.get_logger().info(f"configured: {self.bundle.root} on {self.backend!r}, policy "
                                f"{self.segmenter.policy.spec}")
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = self._values()
@@ -193,18 +193,18 @@ class SegmentationNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._release_all()
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._stop_processing()
         self._release_all()
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.get_logger().error(f"error in state {state.label}: releasing everything; configure again")
         self._stop_processing()
         self._release_all()
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_error(state)  # SUCCESS: back to unconfigured, ready to configure again
 
     def _stop_processing(self) -> None:
         self._active = False

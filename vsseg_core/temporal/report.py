@@ -7,10 +7,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # no pyplot: draws to files, never needs a display
 
 _FAMILY_STYLE = {"per_frame": ("black", "s"), "fixed": ("tab:blue", "o"),
                  "adaptive": ("tab:orange", "^"), "budget": ("tab:green", "D")}
@@ -48,7 +45,8 @@ def policy_table(records: Sequence[dict]) -> str:
 def plot_policies(records: Sequence[dict], path: str | Path, *, title: str = "") -> None:
     """Two panels: mIoU against frames/s, and mIoU against keyframe ratio (fixed and adaptive
     policies compared at equal ratios). Written as PNG to ``path``."""
-    fig, (speed, ratio) = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
+    fig = Figure(figsize=(12, 5), dpi=110)
+    speed, ratio = fig.subplots(1, 2)
     for r in records:
         if r["miou"] is None:
             continue
@@ -78,4 +76,3 @@ def plot_policies(records: Sequence[dict], path: str | Path, *, title: str = "")
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
