@@ -33,7 +33,7 @@ def _assert_clean_failure(result, expect: str, rc: int) -> None:
 def test_bad_options_are_rejected(cli, tmp_path: Path, args: list[str], expect: str) -> None:
     out = tmp_path / "out"
     result = cli("synth", "--out", out, *TINY, *args)
-    _assert_clean_failure(result, expect, 2 if "--size" in args else 1)
+    _assert_clean_failure(result, expect, 2 if "--size" in args or "--preview" in args else 1)
     assert not out.exists()
     assert not list(tmp_path.glob(".*partial*"))
 

@@ -23,6 +23,13 @@ def size_arg(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def png_arg(text: str) -> Path:
+    """A path for a picture this command writes; it must end in .png (argparse type)."""
+    if Path(text).suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"{text}: must end in .png")
+    return Path(text)
+
+
 def policy_arg(text: str) -> str:
     """A keyframe policy string, checked for syntax (the threshold comes from the bundle later)."""
     try:

@@ -9,11 +9,9 @@ example (docs/benchmarks.md has the exact command behind its table):
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from vsseg_core.cli.args import load_bundle, open_backend, policies_arg
+from vsseg_core.cli.args import load_bundle, open_backend, png_arg, policies_arg
 from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments, write_json
-from vsseg_core.errors import ConfigError
 from vsseg_core.machine import describe_machine
 from vsseg_core.temporal.evaluate import evaluate_policy
 from vsseg_core.temporal.report import plot_policies, policy_table
@@ -27,13 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_stream_arguments(parser)
     parser.add_argument("--policies", type=policies_arg, default=policies_arg(DEFAULT_POLICIES),
                         help=f"comma-separated policies (default {DEFAULT_POLICIES})")
-    parser.add_argument("--plot", type=Path, metavar="FILE.png", help="accuracy-vs-speed plot")
+    parser.add_argument("--plot", type=png_arg, metavar="FILE.png", help="accuracy-vs-speed plot")
 
 
 def run(args: argparse.Namespace) -> int:
     check_stream_arguments(args)
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise ConfigError(f"--plot {args.plot}: must end in .png")
     bundle = load_bundle(args.model)
     records = []
     with open_backend(args, bundle) as backend:

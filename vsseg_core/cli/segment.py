@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
+from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, png_arg, policy_arg
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low-latency", action="store_true",
                         help="answer policy keyframes by propagation while their deep features "
                              "are computed in a worker thread")
-    parser.add_argument("--preview", type=Path, metavar="FILE.png",
+    parser.add_argument("--preview", type=png_arg, metavar="FILE.png",
                         help=f"also write a contact sheet of {PREVIEW_FRAMES} frames: frame | prediction | "
                              "ground truth (or overlay when there is none)")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
@@ -111,8 +111,6 @@ def _table(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _check_out(args.out, args.overwrite)
-    if args.preview is not None and args.preview.suffix.lower() != ".png":
-        raise ConfigError(f"--preview {args.preview}: must end in .png")
     source = open_frames(args.input)
     picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
     shown: list[tuple[str, list[np.ndarray]]] = []

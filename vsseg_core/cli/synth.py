@@ -16,8 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vsseg_core.cli.args import size_arg
-from vsseg_core.errors import ConfigError
+from vsseg_core.cli.args import png_arg, size_arg
 from vsseg_core.image_io import write_png_atomic
 from vsseg_core.labels import colorize, label_ids_to_train_ids
 from vsseg_core.synth.config import SynthConfig
@@ -53,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="probability per frame of an abrupt scene cut, 0..1 (default %(default)s)")
     knobs.add_argument("--no-jpeg", action="store_true", help="skip simulated compression artefacts")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
-    parser.add_argument("--preview", type=Path, metavar="FILE.png",
+    parser.add_argument("--preview", type=png_arg, metavar="FILE.png",
                         help="also write a contact sheet (frames beside coloured labels)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -66,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
         turn=args.turn, lighting=args.lighting, weather=args.weather, cut_rate=args.cut_rate,
         jpeg=not args.no_jpeg,
     )
-    if args.preview is not None and args.preview.suffix.lower() != ".png":
-        raise ConfigError(f"--preview {args.preview}: must end in .png")
     picks = {round(i * (config.frames - 1) / max(1, PREVIEW_FRAMES - 1)) for i in range(PREVIEW_FRAMES)}
     shown: list[tuple[str, list]] = []
     bars: list[tqdm] = []  # opened at the first frame, after the output directory was accepted

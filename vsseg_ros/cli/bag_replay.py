@@ -20,7 +20,8 @@ from vsseg_core.bags.evaluate import evaluate_bag
 from vsseg_core.bags.io import check_new_bag, open_reader, topics
 from vsseg_core.bags.segment import MASK_TOPIC
 from vsseg_core.bags.types import image_pixels, typestore
-from vsseg_core.errors import ConfigError, VssegError
+from vsseg_core.cli.args import png_arg
+from vsseg_core.errors import VssegError
 from vsseg_core.image_io import write_png_atomic
 from vsseg_core.temporal.report import policy_table
 from vsseg_core.visualize import overlay
@@ -48,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, metavar="BAG2", help="new bag: the recording")
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic (default %(default)s)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1)")
-    parser.add_argument("--overlay", type=Path, metavar="FILE.png", help="overlay of the last frame")
+    parser.add_argument("--overlay", type=png_arg, metavar="FILE.png", help="overlay of the last frame")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
 
@@ -74,8 +75,6 @@ def _wait_for_masks(recorder: Recorder, images: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.overlay is not None and args.overlay.suffix.lower() != ".png":
-        raise ConfigError(f"--overlay {args.overlay}: must end in .png")
     check_new_bag(args.out)
     with open_reader(args.in_bag) as reader:
         recorded = topics(reader)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import rclpy
 
+from vsseg_core.cli.args import png_arg
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.image_io import write_png_atomic
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path,
                         help="Cityscapes-layout root, folder of images or video")
     parser.add_argument("--rate", type=float, default=10.0, help="frames/s published (default %(default)s)")
-    parser.add_argument("--overlay", type=Path, metavar="FILE.png",
+    parser.add_argument("--overlay", type=png_arg, metavar="FILE.png",
                         help="write the last /semantic_overlay image here")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
@@ -36,8 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.rate > 0:
         raise ConfigError(f"--rate must be > 0, got {args.rate}")
-    if args.overlay is not None and args.overlay.suffix.lower() != ".png":
-        raise ConfigError(f"--overlay {args.overlay}: must end in .png")
     source = open_frames(args.input)
     isolate_dds()
     rclpy.init()
