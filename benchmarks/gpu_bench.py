@@ -49,6 +49,7 @@ from vsseg_core.export import export_bundle
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.base import Backend
+from vsseg_core.runtime.engine_cache import EngineOptions
 from vsseg_core.runtime.factory import create_backend, tensorrt_unavailable
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.synth.config import SynthConfig
@@ -161,15 +162,18 @@ def video_timing(backend: Backend, bundle: Bundle, frames: list[np.ndarray]) -> 
     return rows
 
 
-def measure(bundle: Bundle, device: str, runs: int, frames: list[np.ndarray], report: dict) -> None:
-    """Append the graph latency and video rows of every backend for ``bundle`` to ``report``."""
+def measure(bundle: Bundle, device: str, runs: int, frames: list[np.ndarray], report: dict,
+            engines: Path) -> None:
+    """Append the graph latency and video rows of every backend for ``bundle`` to ``report``;
+    TensorRT builds its engines into ``engines`` (timed runs load them once built)."""
     size = "{}x{}".format(*bundle.input_size)
     for name, precision in BACKENDS[device]:
         key = {"backend": name, "precision": precision, "network_input": size}
         log(f"  {name} {precision} @ {size}")
         created = False
         try:
-            with create_backend(name, bundle, device=device, precision=precision) as backend:
+            with create_backend(name, bundle, device=device, precision=precision,
+                                engine=EngineOptions(cache_dir=engines), log=log) as backend:
                 created, key["device"] = True, backend.device
                 latency = graph_latency(backend, bundle, runs, WARMUPS[device])
                 report["latency"] += [{**key, **row} for row in latency]
@@ -262,9 +266,10 @@ def main() -> int:
                                         desc="synthetic frames", unit="frame")]
     bundle = Bundle.load(args.model)
     log(f"bundle {bundle.root} (graphs {', '.join(bundle.graphs)})")
-    measure(bundle, args.device, args.runs, frames, report)
-    if not args.skip_full_res:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        engines = Path(tmp) / "engines"  # this run's own TensorRT engines, not the user's cache
+        measure(bundle, args.device, args.runs, frames, report, engines)
+        if not args.skip_full_res:
             log("exporting the 1024x2048 random-weights bundle (parity check on the CPU)")
             try:
                 big = full_res_bundle(bundle, Path(tmp) / "full_res")
@@ -273,7 +278,7 @@ def main() -> int:
                 note(report, "failed", {"backend": "export", "precision": "-",
                                         "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
             else:
-                measure(big, args.device, report["runs_full_res"], frames, report)
+                measure(big, args.device, report["runs_full_res"], frames, report, engines)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.json.with_suffix(".md").write_text(text := markdown(report))

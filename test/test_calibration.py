@@ -36,7 +36,7 @@ def clips(spec_dataset) -> list[list[np.ndarray]]:
 @pytest.fixture(scope="module")
 def recorded(bundle: Bundle, clips) -> dict:
     with OnnxRuntimeBackend(bundle, device="cpu") as reference:
-        return record_graph_inputs(bundle, clips, reference)
+        return record_graph_inputs(reference, clips)
 
 
 def test_clips_are_consecutive_frames_spread_over_the_data(spec_dataset, clips) -> None:
@@ -97,8 +97,7 @@ def test_batches_in_order_then_none(bundle: Bundle, recorded: dict) -> None:
         seen.append(batch["low"])
     assert len(seen) == 7
     assert all(np.array_equal(a, s["low"]) for a, s in zip(seen, recorded["prop"]))
-    batches.rewind()
-    assert np.array_equal(batches.next()["low"], recorded["prop"][0]["low"])
+    assert batches.next() is None
 
 
 def test_batches_stack_samples_and_drop_a_partial_batch() -> None:

@@ -118,7 +118,6 @@ def test_calibration_cache_is_shared_across_gpus_but_not_graph_versions(tmp_path
 @pytest.mark.parametrize("fields, message", [
     ({"precision": "int4"}, "not one of fp32, fp16, int8"),
     ({"onnx_sha256": "abc"}, "not a sha256"),
-    ({"dla_core": -1}, "DLA core must be >= 0"),
 ])
 def test_invalid_keys(fields: dict, message: str) -> None:
     with pytest.raises(BackendError, match=message):

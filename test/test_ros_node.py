@@ -28,7 +28,7 @@ from std_msgs.msg import Header  # noqa: E402
 
 from vsseg.msg import ClassMap, SegmentationInfo  # noqa: E402
 from vsseg_core.labels import colorize  # noqa: E402
-from vsseg_core.runtime.factory import choose_backend, tensorrt_unavailable  # noqa: E402
+from vsseg_core.runtime.factory import tensorrt_unavailable  # noqa: E402
 from vsseg_core.synth.config import SynthConfig  # noqa: E402
 from vsseg_core.synth.generator import iter_sequence  # noqa: E402
 from vsseg_ros import probe  # noqa: E402
@@ -43,10 +43,10 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
 
 
 def start_node(*params: str) -> subprocess.Popen:
-    """The node in its own process, input remapped to /test/image, reliable input."""
+    """The node in its own process, input remapped to /test/image, reliable input, on the CPU
+    (ONNX Runtime everywhere, also where auto would pick TensorRT)."""
     return probe.start_node("input_reliability:=reliable", "input_depth:=50", "output_depth:=100",
-                            *params,
-                            image_topic="/test/image")
+                            "device:=cpu", *params, image_topic="/test/image")
 
 
 class Graph:
@@ -148,17 +148,22 @@ def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, t
         assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
         assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert process.poll() is None
-        # backend tensorrt where TensorRT cannot run: FAILURE with the reason, not a crash
-        assert graph.set_parameter("model", "") == (True, "")
-        assert graph.set_parameter("backend", "tensorrt") == (True, "")
-        if tensorrt_unavailable() is None:
-            pytest.skip("TensorRT and a GPU are present: the tensorrt failure path cannot be shown")
+    finally:
+        log = stop_node(process)
+    assert "configure failed" in log and "missing_bundle" in log and "Traceback" not in log
+
+
+@pytest.mark.skipif(tensorrt_unavailable() is None,
+                    reason="TensorRT and a GPU are present: the path without them cannot be shown")
+def test_backend_tensorrt_without_tensorrt_fails_configure(graph: Graph) -> None:
+    process = start_node("backend:=tensorrt", "device:=auto")
+    try:
         assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
         assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert process.poll() is None
     finally:
         log = stop_node(process)
-    assert "configure failed" in log and "missing_bundle" in log and "Traceback" not in log
+    assert "configure failed" in log and "Traceback" not in log
     assert "backend tensorrt cannot run here" in log and "docs/tensorrt.md" in log
 
 
@@ -277,7 +282,7 @@ def test_diagnostics_keys(graph: Graph, node) -> None:
                 "keyframe ratio", "backend", "precision", "model", "policy"):
         assert key in values, key
     assert values["backend"] == "onnxruntime" and values["precision"] == "fp32"
-    assert values["backend choice"] == choose_backend("auto")[1]  # why auto picked it
+    assert values["backend choice"] == "auto on the CPU"  # why auto picked it
 
 
 def test_deactivate_cleanup_and_shutdown(graph: Graph, node, frames) -> None:

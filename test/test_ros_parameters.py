@@ -10,7 +10,15 @@ import pytest
 
 pytest.importorskip("yaml", reason="PyYAML comes with the ROS 2 wheels: run `make setup`")
 from vsseg_core.errors import ConfigError  # noqa: E402
-from vsseg_ros.parameters import BY_NAME, SPECS, config_path, load_defaults, policy_string  # noqa: E402
+from vsseg_core.runtime.engine_cache import EngineOptions  # noqa: E402
+from vsseg_ros.parameters import (  # noqa: E402
+    BY_NAME,
+    SPECS,
+    config_path,
+    engine_options,
+    load_defaults,
+    policy_string,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "vsseg.launch.py"
@@ -70,3 +78,10 @@ def test_every_launch_argument_maps_to_a_declared_parameter() -> None:
     assert {c.args[0].value for c in literal} == {"camera_topic", "namespace", "params_file"}
     for call in declared:  # every argument, including the generated ones, has a description
         assert any(k.arg == "description" for k in call.keywords)
+
+
+def test_engine_options_from_parameters(tmp_path: Path) -> None:
+    defaults = load_defaults()
+    assert engine_options(defaults) == EngineOptions(cache_dir=None, workspace_mb=1024, dla_core=None)
+    given = {**defaults, "engine_cache_dir": str(tmp_path), "workspace_mb": 512, "dla_core": 1}
+    assert engine_options(given) == EngineOptions(cache_dir=tmp_path, workspace_mb=512, dla_core=1)

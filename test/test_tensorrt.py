@@ -77,14 +77,31 @@ def test_build_engine_without_tensorrt_exits_1_with_the_fix(cli) -> None:
     assert "TensorRT cannot run here" in result.stderr and "docs/tensorrt.md" in result.stderr
 
 
+@pytest.mark.parametrize("args, rc, message", [
+    ((), 0, "backend: onnxruntime (auto: "),  # auto says what it chose and why
+    (("--precision", "int8"), 1, "precision int8 needs the tensorrt backend (engines from `vsseg "
+                                 "build-engine`), not onnxruntime"),
+    (("--backend", "tensorrt", "--device", "cpu"), 1, "the tensorrt backend runs on a CUDA GPU only"),
+])
+def test_commands_say_which_backend_and_refuse_impossible_ones(cli, spec_dataset, tmp_path, args,
+                                                              rc, message) -> None:
+    frame = next((spec_dataset[0] / "leftImg8bit_sequence").rglob("*.png"))
+    result = cli("segment", "--input", frame, "--out", tmp_path / "out", "--policy", "per_frame", *args)
+    assert result.returncode == rc and message in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (("--graphs", "low,nope"), "--graphs low,nope: the bundle has low, high, full, prop"),
     (("--check",), "--check needs frames"),
     (("--calib", "."), "--calib is for --precision int8 only"),
     (("--precision", "int8", "--calib", "missing_dir"), "missing_dir does not exist"),
     (("--calib-frames", "0"), "--calib-frames must be >= 1"),
-    (("--workspace-mb", "0"), "--workspace-mb must be >= 1"),
-    (("--dla-core", "-1"), "--dla-core must be >= 0"),
+    (("--workspace-mb", "0"), "workspace must be at least 1 MiB, got 0 (--workspace-mb"),
+    (("--dla-core", "-1"), "DLA core must be >= 0"),
+    (("--dla-core", "0", "--precision", "fp32"), "--dla-core needs --precision fp16 or int8"),
+    (("--device", "cpu"), "--device 'cpu': TensorRT runs on cuda or cuda:N"),
+    (("--check-data", "."), "--check-data is for --check"),
+    (("--precision", "int8", "--force-rebuild"), "--force-rebuild with --precision int8 recalibrates"),
     (("--min-agreement", "1.5"), "--min-agreement must be within 0..1"),
 ])
 def test_build_engine_rejects_bad_arguments_before_any_work(cli, args, message) -> None:
@@ -97,7 +114,7 @@ def test_build_engine_rejects_bad_arguments_before_any_work(cli, args, message) 
 def recorded(spec_dataset) -> dict:
     bundle = Bundle.load()
     with OnnxRuntimeBackend(bundle, device="cpu") as reference:
-        return record_graph_inputs(bundle, sample_clips(spec_dataset[0], frames=8), reference)
+        return record_graph_inputs(reference, sample_clips(spec_dataset[0], frames=8))
 
 
 @needs_tensorrt
@@ -139,9 +156,13 @@ def test_int8_calibrates_writes_its_cache_and_reuses_it(tmp_path, recorded) -> N
     from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
 
     with TensorRTBackend(bundle, precision="int8", engine=EngineOptions(cache_dir=tmp_path),
-                         calibration=recorded) as engine:
+                         calibration=recorded) as engine, \
+            OnnxRuntimeBackend(bundle, device="cpu") as reference:
         assert engine.prepare("high") == "built"
         assert engine.cache.read_calibration(engine.key("high"))
+        assert engine.key("prop").precision == "fp16"  # prop stays fp16 under int8
+        report = compare_backends(reference, engine, recorded, ("high",))
+        assert report["high"]["argmax_agreement"] >= 0.95, report
         engine.cache.remove(engine.key("high"))  # the engine goes, the calibration cache stays
     with TensorRTBackend(bundle, precision="int8", engine=EngineOptions(cache_dir=tmp_path)) as engine:
         assert engine.prepare("high") == "built"  # from the calibration cache, no data needed

@@ -18,7 +18,7 @@ def _typecheck(*files: Path, cache: Path) -> subprocess.CompletedProcess[str]:
 def test_tensorrt_backend_is_clean_against_the_stubs() -> None:
     result = _typecheck(cache=ROOT / ".mypy_cache")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Success: no issues found in 5 source files" in result.stdout
+    assert "Success: no issues found" in result.stdout
 
 
 def test_wrong_tensorrt_calls_are_caught(tmp_path: Path) -> None:

@@ -142,7 +142,8 @@ class SegmentationNode(LifecycleNode):
             self.backend = create_backend(name, self.bundle, device=values["device"],
                                           precision=values["precision"],
                                           engine=engine_options(values),
-                                          log=self.get_logger().info)
+                                          log=self.get_logger().info,
+                                          warn=self.get_logger().warning)
             self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
                                             low_latency=values["low_latency"],
                                             max_gap_s=values["max_gap_s"])

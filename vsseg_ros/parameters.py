@@ -12,7 +12,7 @@ import yaml
 from vsseg_core.errors import ConfigError
 from vsseg_core.package_files import package_file
 from vsseg_core.runtime.base import DEVICES
-from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
+from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS
 
 CONFIG_FILE = "vsseg.yaml"
@@ -54,8 +54,7 @@ SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("device", "string", "device: auto, cpu, cuda or cuda:N", choices=DEVICES),
     ParameterSpec("precision", "string", "numeric precision (int8: tensorrt engines built by "
                   "`vsseg build-engine`)", choices=("auto", *PRECISIONS)),
-    ParameterSpec("engine_cache_dir", "string", "TensorRT engine cache; empty = "
-                  "$VSSEG_ENGINE_CACHE or ~/.cache/vsseg/engines"),
+    ParameterSpec("engine_cache_dir", "string", f"TensorRT engine cache; empty = {CACHE_HELP}"),
     ParameterSpec("workspace_mb", "integer", "TensorRT builder memory-pool limit (MiB)",
                   low=1, high=1 << 20),
     ParameterSpec("dla_core", "integer", "TensorRT: DLA core to run on (Jetson); -1 = the GPU",

@@ -9,7 +9,7 @@ from pathlib import Path
 from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
 from vsseg_core.errors import ConfigError
 from vsseg_core.runtime.base import DEVICES, Backend
-from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
+from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS, choose_backend, create_backend
 from vsseg_core.synth.config import parse_size
 from vsseg_core.temporal.policy import parse_policy
@@ -63,11 +63,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="device; auto uses CUDA when available (default %(default)s)")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
-                        help="auto = fp16 on CUDA, fp32 on the CPU; int8 for tensorrt engines "
-                             "built by `vsseg build-engine` (default %(default)s)")
+                        help="auto = fp16 for torch and tensorrt on CUDA, else fp32; int8 for "
+                             "tensorrt engines built by `vsseg build-engine` (default %(default)s)")
     parser.add_argument("--engine-cache", type=Path, metavar="DIR",
-                        help="TensorRT engine cache (default: $VSSEG_ENGINE_CACHE or "
-                             "~/.cache/vsseg/engines)")
+                        help=f"TensorRT engine cache (default: {CACHE_HELP})")
 
 
 def open_backend(args: argparse.Namespace, bundle: Bundle) -> Backend:

@@ -8,12 +8,13 @@ Do this once on the target (e.g. a Jetson before a drive): a build takes minutes
 examples:
   vsseg build-engine --precision fp16
   vsseg build-engine --precision int8 --calib data/synth_train --calib-frames 64 --check
-  vsseg build-engine --precision fp16 --dla-core 0 --cache /var/cache/vsseg --check-data recording.bag
+  vsseg build-engine --precision fp16 --cache /var/cache/vsseg --check --check-data recording.bag
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from vsseg_core.cli.args import load_bundle
 from vsseg_core.cli.evaluate import write_json
 from vsseg_core.errors import ConfigError
 from vsseg_core.runtime.calibration import compare_backends, record_graph_inputs, sample_clips
-from vsseg_core.runtime.engine_cache import PRECISIONS, EngineOptions
+from vsseg_core.runtime.base import BackendError, resolve_device
+from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import INSTALL_TENSORRT, tensorrt_unavailable
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="default %(default)s")
     parser.add_argument("--device", default="cuda", help="cuda or cuda:N (default %(default)s)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
-                        help="engine cache (default: $VSSEG_ENGINE_CACHE or ~/.cache/vsseg/engines)")
+                        help=f"engine cache (default: {CACHE_HELP})")
     parser.add_argument("--calib", type=Path, metavar="DATA",
                         help="INT8 calibration frames: a Cityscapes-layout directory, image folder, "
                              "video or rosbag2 bag")
@@ -52,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check", action="store_true",
                         help="compare the engines with ONNX Runtime on real frames")
     parser.add_argument("--check-data", type=Path, metavar="DATA",
-                        help="frames for --check (default: --calib)")
+                        help="frames for --check (default: --calib; for int8 prefer other frames "
+                             "than the calibration ones)")
     parser.add_argument("--check-frames", type=int, default=16, metavar="N",
                         help="frames for --check (default %(default)s)")
     parser.add_argument("--min-agreement", type=float, default=0.99,
@@ -61,17 +64,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
 
 
-def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]) -> tuple[str, ...]:
-    """The graphs to build; ConfigError for anything wrong, before any slow work."""
-    for option in ("calib_frames", "check_frames", "workspace_mb"):
+def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]
+                     ) -> tuple[tuple[str, ...], EngineOptions]:
+    """The graphs to build and the engine options; ConfigError for anything wrong, before any
+    slow work."""
+    for option in ("calib_frames", "check_frames"):
         if getattr(args, option) < 1:
             raise ConfigError(f"--{option.replace('_', '-')} must be >= 1, got {getattr(args, option)}")
-    if args.dla_core is not None and args.dla_core < 0:
-        raise ConfigError(f"--dla-core must be >= 0, got {args.dla_core}")
+    try:
+        options = EngineOptions(cache_dir=args.cache, workspace_mb=args.workspace_mb,
+                                dla_core=args.dla_core, force_rebuild=args.force_rebuild)
+    except BackendError as exc:
+        raise ConfigError(f"{exc} (--workspace-mb, --dla-core)") from exc
+    if not re.fullmatch(r"cuda(:\d+)?", args.device):
+        raise ConfigError(f"--device {args.device!r}: TensorRT runs on cuda or cuda:N")
+    if args.dla_core is not None and args.precision == "fp32":
+        raise ConfigError("--dla-core needs --precision fp16 or int8 (DLA has no fp32)")
     if not 0 <= args.min_agreement <= 1:
         raise ConfigError(f"--min-agreement must be within 0..1, got {args.min_agreement}")
     if args.calib is not None and args.precision != "int8":
         raise ConfigError("--calib is for --precision int8 only")
+    if args.precision == "int8" and args.force_rebuild and args.calib is None:
+        raise ConfigError("--force-rebuild with --precision int8 recalibrates: pass --calib DATA")
+    if args.check_data is not None and not args.check:
+        raise ConfigError("--check-data is for --check; add --check")
     if args.check and args.check_data is None and args.calib is None:
         raise ConfigError("--check needs frames: pass --check-data DATA (a Cityscapes-layout "
                           "directory, image folder, video or bag)")
@@ -82,16 +98,21 @@ def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]) -> tuple
     unknown = sorted(set(wanted) - set(graphs))
     if unknown or not wanted:
         raise ConfigError(f"--graphs {args.graphs}: the bundle has {', '.join(graphs)}")
-    return wanted
+    return wanted, options
 
 
 def run(args: argparse.Namespace) -> int:
     bundle = load_bundle(args.model)
-    graphs = _check_arguments(args, tuple(bundle.graphs))
+    graphs, options = _check_arguments(args, tuple(bundle.graphs))
     reason = tensorrt_unavailable()
     if reason is not None:
         raise ConfigError(f"TensorRT cannot run here: {reason}; {INSTALL_TENSORRT}")
+    import torch
+
     from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
+
+    resolve_device(args.device, cuda_available=True, backend="tensorrt",
+                   device_count=torch.cuda.device_count())  # before the calibration recording
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -101,9 +122,7 @@ def run(args: argparse.Namespace) -> int:
         if args.calib is not None:
             log(f"recording calibration inputs from {args.calib} ({args.calib_frames} frames)")
             calibration = record_graph_inputs(
-                bundle, sample_clips(args.calib, frames=args.calib_frames, topic=args.topic), reference)
-        options = EngineOptions(cache_dir=args.cache, workspace_mb=args.workspace_mb,
-                                dla_core=args.dla_core, force_rebuild=args.force_rebuild)
+                reference, sample_clips(args.calib, frames=args.calib_frames, topic=args.topic))
         with TensorRTBackend(bundle, device=args.device, precision=args.precision, engine=options,
                              calibration=calibration, log=log, verbose=args.verbose) as engine:
             report: dict = {"model": str(bundle.root), "precision": engine.precision,
@@ -116,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             if args.check:
                 data = args.check_data or args.calib
                 recorded = record_graph_inputs(
-                    bundle, sample_clips(data, frames=args.check_frames, topic=args.topic), reference)
+                    reference, sample_clips(data, frames=args.check_frames, topic=args.topic))
                 report["check"] = compare_backends(reference, engine, recorded, graphs)
     code = 0
     if args.check:

@@ -29,8 +29,10 @@ class BackendError(VssegError, RuntimeError):
     """A backend cannot be created or used as requested."""
 
 
-def resolve_device(device: str, *, cuda_available: bool, backend: str) -> str:
-    """Turn a device request into "cpu" or "cuda:N": "auto" picks CUDA when available."""
+def resolve_device(device: str, *, cuda_available: bool, backend: str,
+                   device_count: int | None = None) -> str:
+    """Turn a device request into "cpu" or "cuda:N": "auto" picks CUDA when available;
+    ``device_count`` (when known) bounds N."""
     if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
         raise BackendError(f"device {device!r} is not one of {', '.join(DEVICES)} or cuda:N")
     if device == "auto":
@@ -38,7 +40,11 @@ def resolve_device(device: str, *, cuda_available: bool, backend: str) -> str:
     if device.startswith("cuda") and not cuda_available:
         raise BackendError(f"device {device!r}: CUDA is not available to the {backend} backend on "
                            "this machine; use --device cpu (or auto)")
-    return "cuda:0" if device == "cuda" else device
+    resolved = "cuda:0" if device == "cuda" else device
+    if resolved.startswith("cuda") and device_count is not None and int(resolved[5:]) >= device_count:
+        raise BackendError(f"device {device!r}: this machine has {device_count} CUDA device(s), "
+                           f"cuda:0 to cuda:{device_count - 1}")
+    return resolved
 
 
 class Backend(ABC):

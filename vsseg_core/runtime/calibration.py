@@ -8,7 +8,7 @@ and records what each graph is called with, so calibration and ``vsseg build-eng
 use exactly the pipeline's inputs.
 
     clips = sample_clips("data/synth_train", frames=64)        # or a rosbag2 directory
-    inputs = record_graph_inputs(bundle, clips, reference)     # {graph: [ {name: array} ]}
+    inputs = record_graph_inputs(reference, clips)             # {graph: [ {name: array} ]}
     batches = CalibrationBatches(bundle.graph("high"), inputs["high"])
 
 No TensorRT import here; the backend wraps ``CalibrationBatches`` in TensorRT's calibrator.
@@ -24,7 +24,7 @@ import numpy as np
 from vsseg_core.bags.convert import DEFAULT_TOPIC
 from vsseg_core.bags.io import open_reader, require_topic
 from vsseg_core.bags.types import IMAGE, image_pixels, typestore
-from vsseg_core.bundle import Bundle, GraphSpec
+from vsseg_core.bundle import GraphSpec
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import VssegError
 from vsseg_core.runtime.base import Backend
@@ -40,11 +40,13 @@ class CalibrationError(VssegError, ValueError):
     """Calibration data that cannot be used (missing, empty, wrong shapes)."""
 
 
-def _clip_starts(total: int, frames: int, clip_length: int) -> list[int]:
-    """Start indices of ``ceil(frames / clip_length)`` clips spread evenly over ``total``."""
+def _clip_frames(total: int, frames: int, clip_length: int) -> dict[int, int]:
+    """{frame index: clip number} for ``ceil(frames / clip_length)`` clips of ``clip_length``
+    consecutive frames spread evenly over ``total`` frames."""
     clips = -(-frames // clip_length)
-    last = max(0, total - clip_length)
-    return sorted({int(round(s)) for s in np.linspace(0, last, num=clips)})
+    starts = sorted({int(round(s)) for s in np.linspace(0, max(0, total - clip_length), num=clips)})
+    return {i: clip for clip, start in enumerate(starts)
+            for i in range(start, min(total, start + clip_length))}
 
 
 def _is_bag(path: Path) -> bool:
@@ -54,33 +56,30 @@ def _is_bag(path: Path) -> bool:
 def sample_clips(path: str | Path, *, frames: int, clip_length: int = CLIP_LENGTH,
                  topic: str = DEFAULT_TOPIC) -> list[list[np.ndarray]]:
     """About ``frames`` frames of ``path`` as clips of up to ``clip_length`` consecutive frames
-    spread evenly over it (a clip ends where its sequence ends). ``path``: a Cityscapes-layout root, image folder or video (see
-    ``vsseg_core.data.sources``), or a rosbag2 directory (images on ``topic``). Frames are
+    spread evenly over it (a clip ends where its sequence ends). ``path``: a Cityscapes-layout
+    root, image folder or video (see ``vsseg_core.data.sources``), or a rosbag2 directory
+    (images on ``topic``). Frames are
     (h, w, 3) uint8 RGB or (h, w) uint8 mono. Raises CalibrationError if nothing is found."""
     if frames < 1 or clip_length < 1:
         raise CalibrationError(f"need at least one frame and clip length >= 1, got {frames} frames, "
                                f"clip length {clip_length}")
     path = Path(path)
-    wanted: dict[int, int] = {}  # frame index -> clip number
+    clips: dict[int, list[np.ndarray]] = {}
     if _is_bag(path):
         store = typestore()
         with open_reader(path) as reader:
             require_topic(reader, topic, IMAGE)
             connections = [c for c in reader.connections if c.topic == topic]
-            total = sum(c.msgcount for c in connections)
-            for clip, start in enumerate(_clip_starts(total, frames, clip_length)):
-                wanted.update({i: clip for i in range(start, min(total, start + clip_length))})
-            clips: dict[int, list[np.ndarray]] = {}
+            wanted = _clip_frames(sum(c.msgcount for c in connections), frames, clip_length)
             for index, (_, _, raw) in enumerate(reader.messages(connections)):
                 if index in wanted:
                     clips.setdefault(wanted[index], []).append(
                         image_pixels(store.deserialize_cdr(raw, IMAGE)))
+                if index >= max(wanted, default=-1):
+                    break
     else:
         source = open_frames(path)
-        total = len(source)
-        for clip, start in enumerate(_clip_starts(total, frames, clip_length)):
-            wanted.update({i: clip for i in range(start, min(total, start + clip_length))})
-        clips = {}
+        wanted = _clip_frames(len(source), frames, clip_length)
         sequences: dict[int, str] = {}
         for frame in source:
             number = wanted.get(frame.index)
@@ -113,13 +112,14 @@ class _Recorder(Backend):
         """The inner backend belongs to the caller."""
 
 
-def record_graph_inputs(bundle: Bundle, clips: Sequence[Sequence[np.ndarray]],
-                        reference: Backend) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Run each clip through ``VideoSegmenter`` on ``reference`` (a new stream per clip, a
-    keyframe every ``len(clip)`` frames; per_frame when the bundle has no ``prop``) and return
+def record_graph_inputs(reference: Backend, clips: Sequence[Sequence[np.ndarray]]
+                        ) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Run each clip through ``VideoSegmenter`` on ``reference`` and its bundle (a new stream
+    per clip, a keyframe every ``len(clip)`` frames; per_frame when the bundle has no ``prop``)
+    and return
     {graph: [inputs of each call, in order]} for ``low``, ``high``, ``prop`` and ``full`` (the
     images given to ``low``). Arrays are float32 of the bundle's shapes."""
-    recorder = _Recorder(reference)
+    bundle, recorder = reference.bundle, _Recorder(reference)
     longest = max((len(clip) for clip in clips), default=0)
     policy = f"fixed:{longest}" if "prop" in bundle.graphs and longest > 1 else "per_frame"
     with VideoSegmenter(bundle, recorder, policy) as segmenter:
@@ -171,9 +171,6 @@ class CalibrationBatches:
         self._position = end
         return {name: np.ascontiguousarray(np.concatenate([s[name] for s in chunk]))
                 for name in self.spec.inputs}
-
-    def rewind(self) -> None:
-        self._position = 0
 
 
 def compare_backends(reference: Backend, candidate: Backend,

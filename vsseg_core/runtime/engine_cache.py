@@ -3,8 +3,8 @@
 A TensorRT engine is only valid for the exact ONNX graph, TensorRT version, GPU model (compute
 capability), precision and DLA core it was built for. All of that goes into the file name::
 
-    <cache>/high-c2c4789d650869-trt10.13.0.35-NVIDIA-H100-80GB-HBM3-sm90-fp16.engine
-    <cache>/high-c2c4789d650869-trt10.13.0.35-NVIDIA-H100-80GB-HBM3-sm90-fp16.engine.json
+    <cache>/high-c2c4789d65086993-trt10.13.0.35-NVIDIA-H100-80GB-HBM3-sm90-fp16.engine
+    <cache>/high-c2c4789d65086993-trt10.13.0.35-NVIDIA-H100-80GB-HBM3-sm90-fp16.engine.json
 
 and the full values (whole graph sha256) plus the engine file's own sha256 and size go into the
 sidecar ``.json``. A lookup with any differing value finds a different file and rebuilds; a file
@@ -32,6 +32,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 ENGINE_SUFFIX = ".engine"
 SIDECAR_SUFFIX = ".json"
 CACHE_ENV = "VSSEG_ENGINE_CACHE"
+CACHE_HELP = "$VSSEG_ENGINE_CACHE, else $XDG_CACHE_HOME/vsseg/engines, else ~/.cache/vsseg/engines"
+"""Where engines go when no cache directory is given (for help texts)."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,6 @@ class EngineKey:
         if not re.fullmatch(r"[0-9a-f]{64}", self.onnx_sha256):
             raise BackendError(f"graph {self.graph!r}: {self.onnx_sha256!r} is not a sha256 "
                                "hex digest; re-create the bundle with `vsseg export`")
-        if self.dla_core is not None and self.dla_core < 0:
-            raise BackendError(f"DLA core must be >= 0 (or unset for the GPU), got {self.dla_core}")
 
     @property
     def file_name(self) -> str:
@@ -142,14 +142,14 @@ class EngineCache:
         path = self.engine_path(key)
         if not path.exists():
             return None
-        problem = self._problem(key, path)
+        data = path.read_bytes()
+        problem = self._problem(key, path, data)
         if problem is None:
-            return path.read_bytes()
-        self._warn(f"engine {path} is unusable ({problem}); rebuilding it")
-        self.remove(key)
+            return data
+        self.discard(key, problem)
         return None
 
-    def _problem(self, key: EngineKey, path: Path) -> str | None:
+    def _problem(self, key: EngineKey, path: Path, data: bytes) -> str | None:
         sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
         try:
             meta = json.loads(sidecar.read_text())
@@ -160,7 +160,6 @@ class EngineCache:
             return f"{sidecar.name} is unreadable: {exc}"
         if recorded_key != key.to_json():
             return f"{sidecar.name} records a different build ({recorded_key})"
-        data = path.read_bytes()
         if len(data) != meta.get("engine_bytes") or hashlib.sha256(data).hexdigest() != recorded_sha:
             return "its bytes do not match the sha256 in its sidecar (truncated or modified)"
         return None

@@ -58,21 +58,29 @@ def choose_backend(name: str, device: str = "auto") -> tuple[str, str]:
 
 
 def create_backend(name: str, bundle: Bundle, *, device: str = "auto", precision: str = "auto",
-                   engine: EngineOptions | None = None,
-                   log: Callable[[str], None] | None = None) -> Backend:
+                   engine: EngineOptions | None = None, log: Callable[[str], None] | None = None,
+                   warn: Callable[[str], None] | None = None) -> Backend:
     """A ready backend ``name`` for ``bundle`` on ``device`` ("auto", "cpu", "cuda", "cuda:N")
-    at ``precision`` ("auto", "fp32", "fp16"; "int8" for tensorrt). ``engine`` and ``log`` are
-    used by the tensorrt backend only. Raises ConfigError for an unknown name and BackendError
-    when the backend cannot run here."""
+    at ``precision`` ("auto", "fp32", "fp16"; "int8" for tensorrt). ``engine``, ``log``
+    (progress) and ``warn`` (warnings and TensorRT errors) are used by the tensorrt backend
+    only. Raises ConfigError for an unknown name or a precision the backend cannot run, and
+    BackendError when the backend cannot run here."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
-    name, _ = choose_backend(name, device)
-    if name == "tensorrt":
-        reason = tensorrt_unavailable()
+    chosen, why = choose_backend(name, device)
+    if precision == "int8" and chosen != "tensorrt":
+        raise ConfigError(f"precision int8 needs the tensorrt backend (engines from `vsseg "
+                          f"build-engine`), not {chosen} ({why})")
+    if chosen == "tensorrt":
+        if device == "cpu":
+            raise BackendError("the tensorrt backend runs on a CUDA GPU only; use device auto or "
+                               "cuda, or backend onnxruntime on the CPU")
+        reason = tensorrt_unavailable() if name == "tensorrt" else None  # auto checked already
         if reason is not None:
             raise BackendError(f"backend tensorrt cannot run here: {reason}; {INSTALL_TENSORRT}, "
                                "or use backend onnxruntime (or auto)")
         from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend(bundle, device=device, precision=precision, engine=engine, log=log)
-    return _CLASSES[name](bundle, device=device, precision=precision)
+        return TensorRTBackend(bundle, device=device, precision=precision, engine=engine, log=log,
+                               warn=warn)
+    return _CLASSES[chosen](bundle, device=device, precision=precision)

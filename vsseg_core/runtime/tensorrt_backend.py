@@ -148,8 +148,10 @@ class _EntropyCalibrator(trt.IInt8EntropyCalibrator2, _Callback):
             return None
 
     def _next_batch(self, names: list[str]) -> list[int] | None:
-        batch = self._batches.next() if self._batches is not None else None
-        if batch is None or self._batches is None:
+        if self._batches is None:
+            return None
+        batch = self._batches.next()
+        if batch is None:
             return None
         unknown = sorted(set(names) - set(self._buffers))
         if unknown:
@@ -207,7 +209,8 @@ class TensorRTBackend(Backend):
     low-level grid). ``calibration``: {graph: [recorded inputs]}
     (``calibration.record_graph_inputs``) for building INT8 engines; without it an INT8 engine
     must be cached already, or its calibration cache must exist.
-    ``log``: receives progress and TensorRT warnings (default: the ``logging`` module).
+    ``log`` receives progress, ``warn`` warnings (stale engines) and TensorRT's warnings and
+    errors (defaults: the ``logging`` module; ``warn`` falls back to ``log``).
     """
 
     name = "tensorrt"
@@ -215,11 +218,11 @@ class TensorRTBackend(Backend):
     def __init__(self, bundle: Bundle, *, device: str = "auto", precision: str = "auto",
                  engine: EngineOptions | None = None,
                  calibration: dict[str, list[dict[str, np.ndarray]]] | None = None,
-                 log: Log | None = None, verbose: bool = False) -> None:
+                 log: Log | None = None, warn: Log | None = None, verbose: bool = False) -> None:
         super().__init__(bundle, device=device, precision=precision)
         self.options = engine or EngineOptions()
         self.device = resolve_device(device, cuda_available=torch.cuda.is_available(),
-                                     backend=self.name)
+                                     backend=self.name, device_count=torch.cuda.device_count())
         if not self.device.startswith("cuda"):
             raise BackendError("the tensorrt backend runs on a CUDA GPU only; use the onnxruntime "
                                "backend on the CPU")
@@ -230,10 +233,11 @@ class TensorRTBackend(Backend):
             raise BackendError("DLA runs fp16 or int8 only; use precision fp16 or int8 with a DLA core")
         self.precision = precision
         self._log: Log = log or logging.getLogger(__name__).info
+        warn = warn or (log if log is not None else logging.getLogger(__name__).warning)
         self._cuda = torch.device(self.device)
-        self.cache = EngineCache(self.options.cache_dir, warn=self._log)
+        self.cache = EngineCache(self.options.cache_dir, warn=warn)
         self._calibration = calibration or {}
-        self._trt_logger = _logger(self._log, verbose=verbose)
+        self._trt_logger = _logger(warn, verbose=verbose)
         with torch.cuda.device(self._cuda):
             self._runtime: trt.Runtime | None = trt.Runtime(self._trt_logger)
         if self.options.dla_core is not None:
@@ -270,9 +274,8 @@ class TensorRTBackend(Backend):
     def _engine(self, graph: str) -> trt.ICudaEngine:
         assert self._runtime is not None
         key = self.key(graph)
-        if self.options.force_rebuild:
-            self.cache.remove(key)
-        data = self.cache.load(key)
+        # force_rebuild ignores the cached engine; the new one replaces it only once built
+        data = None if self.options.force_rebuild else self.cache.load(key)
         if data is not None:
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is not None:

@@ -55,7 +55,7 @@ class TorchBackend(Backend):
     def __init__(self, bundle: Bundle, *, device: str = "auto", precision: str = "fp32") -> None:
         super().__init__(bundle, device=device, precision=precision)
         self.device = resolve_device(device, cuda_available=torch.cuda.is_available(),
-                                     backend=self.name)
+                                     backend=self.name, device_count=torch.cuda.device_count())
         on_cuda = self.device.startswith("cuda")
         if precision == "auto":
             precision = "fp16" if on_cuda else "fp32"
