@@ -142,21 +142,10 @@ def _stamp(header: Header) -> tuple[int, int]:
     return header.stamp.sec, header.stamp.nanosec
 
 
-def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, tmp_path: Path) -> None:
-    process = start_node(f"model:={tmp_path / 'missing_bundle'}")
-    try:
-        assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
-        assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
-        assert process.poll() is None
-    finally:
-        log = stop_node(process)
-    assert "configure failed" in log and "missing_bundle" in log and "Traceback" not in log
-
-
-@pytest.mark.skipif(tensorrt_unavailable() is None,
-                    reason="TensorRT and a GPU are present: the path without them cannot be shown")
-def test_backend_tensorrt_without_tensorrt_fails_configure(graph: Graph) -> None:
-    process = start_node("backend:=tensorrt", "device:=auto")
+def _configure_fails(graph: Graph, *params: str) -> str:
+    """Start the node with ``params``, check configure returns FAILURE and the node stays up
+    and unconfigured; return its log."""
+    process = start_node(*params)
     try:
         assert graph.transition(Transition.TRANSITION_CONFIGURE) is False
         assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
@@ -164,6 +153,17 @@ def test_backend_tensorrt_without_tensorrt_fails_configure(graph: Graph) -> None
     finally:
         log = stop_node(process)
     assert "configure failed" in log and "Traceback" not in log
+    return log
+
+
+def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, tmp_path: Path) -> None:
+    assert "missing_bundle" in _configure_fails(graph, f"model:={tmp_path / 'missing_bundle'}")
+
+
+@pytest.mark.skipif(tensorrt_unavailable() is None,
+                    reason="TensorRT and a GPU are present: the path without them cannot be shown")
+def test_backend_tensorrt_without_tensorrt_fails_configure(graph: Graph) -> None:
+    log = _configure_fails(graph, "backend:=tensorrt", "device:=auto")
     assert "backend tensorrt cannot run here" in log and "docs/tensorrt.md" in log
 
 
