@@ -139,7 +139,7 @@ class SegmentationNode(LifecycleNode):
             self.bundle = load_bundle(values["model"] or None)
             name, self.backend_choice = choose_backend(values["backend"], values["device"])
             self.get_logger().info(f"backend {name} ({self.backend_choice})")
-            self.backend = create_backend(name, self.bundle, device=values["device"],
+            self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
                                           precision=values["precision"],
                                           engine=engine_options(values),
                                           log=self.get_logger().info,

@@ -74,6 +74,6 @@ def open_backend(args: argparse.Namespace, bundle: Bundle) -> Backend:
     name, why = choose_backend(args.backend, args.device)
     if args.backend == "auto":
         print(f"backend: {name} ({why})", file=sys.stderr)
-    return create_backend(name, bundle, device=args.device, precision=args.precision,
+    return create_backend(args.backend, bundle, device=args.device, precision=args.precision,
                           engine=EngineOptions(cache_dir=args.engine_cache),
                           log=lambda line: print(line, file=sys.stderr, flush=True))
