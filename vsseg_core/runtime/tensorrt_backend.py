@@ -372,8 +372,10 @@ class TensorRTBackend(Backend):
         return _Graph(engine, context, device, host)
 
     def _run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        self.prepare(graph)
-        bound = self._graphs[graph]
+        bound = self._graphs.get(graph)
+        if bound is None:  # first run of this graph: load or build (under the lock)
+            self.prepare(graph)
+            bound = self._graphs[graph]
         with torch.cuda.device(self._cuda), torch.cuda.stream(self._stream):
             for name, array in inputs.items():
                 bound.device_buffers[name].copy_(torch.from_numpy(array))
