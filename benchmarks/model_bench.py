@@ -51,7 +51,7 @@ def gflops(model: PSPNet) -> dict[str, float]:
     with torch.no_grad():
         low = model.forward_low(image)
         for name, fn in (("low", lambda: model.forward_low(image)),
-                         ("high", lambda: model.classify(model.forward_high(low))),
+                         ("high", lambda: model.classify(model.forward_high(low), low)),
                          ("full", lambda: model(image))):
             with FlopCounterMode(display=False) as counter:
                 fn()

@@ -49,14 +49,16 @@ def spec_dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random PSPNet (64x128 input, non-trivial BatchNorm statistics) exported as a bundle."""
+    """A small random PSPNet (64x128 input, non-trivial BatchNorm statistics) with a stride-4
+    decoder, like the shipped model, exported as a bundle."""
     import torch
 
     from vsseg_core.export import export_bundle
     from vsseg_core.model.pspnet import ModelConfig, PSPNet
 
     torch.manual_seed(0)
-    model = PSPNet(ModelConfig(width=0.25, head_channels=32, input_size=(64, 128)))
+    model = PSPNet(ModelConfig(width=0.25, head_channels=32, input_size=(64, 128),
+                               decoder_channels=16))
     model.train()
     with torch.no_grad():
         for _ in range(3):

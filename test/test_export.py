@@ -29,10 +29,12 @@ FILES = {"low.onnx", "high.onnx", "full.onnx", WEIGHTS}
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _model(size: tuple[int, int], width: float = 0.25, seed: int = 0) -> PSPNet:
-    """A random PSPNet with non-trivial BatchNorm statistics, in eval mode."""
+def _model(size: tuple[int, int], width: float = 0.25, seed: int = 0, decoder: int = 0) -> PSPNet:
+    """A random PSPNet (``decoder`` channels of stride-4 decoder, 0 = none) with non-trivial
+    BatchNorm statistics, in eval mode."""
     torch.manual_seed(seed)
-    model = PSPNet(ModelConfig(width=width, head_channels=32, input_size=size)).train()
+    model = PSPNet(ModelConfig(width=width, head_channels=32, input_size=size,
+                               decoder_channels=decoder)).train()
     with torch.no_grad():
         model(torch.rand(2, 3, *size) * 255.0)
     return model.eval()
@@ -77,8 +79,9 @@ def _check_parity_meta(bundle: Bundle, frames: int) -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[PSPNet, Bundle, np.ndarray]:
-    """The bundle input size 256x512 (OS 8): model, exported bundle and a real-ish frame."""
-    model = _model((256, 512))
+    """The bundle input size 256x512 (OS 8, with the decoder): model, exported bundle and a
+    real-ish frame."""
+    model = _model((256, 512), decoder=16)
     frame = _frame((256, 512))
     out = tmp_path_factory.mktemp("export") / "bundle"
     bundle = export_bundle(model, out, provenance=PROVENANCE, parity_frames=[frame])

@@ -40,17 +40,20 @@ SIZE_FOR_STRIDE = {8: (H, W), 16: (96, 192)}
 """64x128 at stride 16 would give 4x8 features, too small for the 6-bin pyramid level."""
 
 
+@pytest.mark.parametrize("decoder_channels", [0, 16])
 @pytest.mark.parametrize("output_stride", [8, 16])
 @pytest.mark.parametrize("backbone", ["resnet18", "resnet34", "resnet50"])
-def test_seam_shapes_and_forward_equals_the_three_stages(backbone: str, output_stride: int) -> None:
+def test_seam_shapes_and_forward_equals_the_three_stages(backbone: str, output_stride: int,
+                                                         decoder_channels: int) -> None:
     h, w = SIZE_FOR_STRIDE[output_stride]
-    model = _model(backbone=backbone, output_stride=output_stride, input_size=(h, w))
+    model = _model(backbone=backbone, output_stride=output_stride, input_size=(h, w),
+                   decoder_channels=decoder_channels)
     _settle_batchnorm(model, (h, w))
     x = torch.rand(2, 3, h, w) * 255.0
     with torch.no_grad():
         low = model.forward_low(x)
         deep = model.forward_high(low)
-        logits = model.classify(deep)
+        logits = model.classify(deep, low)
         full = model(x)
     assert model.low_channels == LOW_CHANNELS[backbone]
     assert low.shape == (2, LOW_CHANNELS[backbone], h // 4, w // 4)
@@ -58,6 +61,25 @@ def test_seam_shapes_and_forward_equals_the_three_stages(backbone: str, output_s
     assert logits.shape == (2, NUM_CLASSES, h, w)
     assert torch.equal(full, logits)
     assert logits.std() > 0
+
+
+@pytest.mark.parametrize("decoder_channels", [0, 16])
+def test_only_the_decoder_reads_the_low_level_features(decoder_channels: int) -> None:
+    model = _model(output_stride=16, input_size=SIZE_FOR_STRIDE[16],
+                   decoder_channels=decoder_channels)
+    _settle_batchnorm(model, SIZE_FOR_STRIDE[16])
+    x, other = (torch.rand(1, 3, *SIZE_FOR_STRIDE[16]) * 255.0 for _ in range(2))
+    with torch.no_grad():
+        low = model.forward_low(x)
+        deep = model.forward_high(low)
+        changed = not torch.allclose(model.classify(deep, low),
+                                     model.classify(deep, model.forward_low(other)))
+    assert changed == bool(decoder_channels)
+
+
+def test_negative_decoder_channels_are_refused() -> None:
+    with pytest.raises(ValueError, match="decoder channels -1"):
+        ModelConfig(decoder_channels=-1)
 
 
 @pytest.mark.parametrize("output_stride", [8, 16])

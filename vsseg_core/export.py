@@ -58,7 +58,7 @@ class _Low(nn.Module):
 class _High(_Low):
     def forward(self, low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         deep = self.model.forward_high(low)
-        return deep, self.model.classify(deep)
+        return deep, self.model.classify(deep, low)
 
 
 class _Full(_Low):
@@ -74,7 +74,7 @@ class _Prop(nn.Module):
     def forward(self, key_deep: torch.Tensor, key_low: torch.Tensor, low: torch.Tensor,
                 flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         deep = self.propagation(key_deep, key_low, low, flow)
-        return deep, self.model.classify(deep)
+        return deep, self.model.classify(deep, low)
 
 
 def graph_specs(model: PSPNet, *, propagation: bool = False) -> dict[str, GraphSpec]:
@@ -135,7 +135,7 @@ def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[s
             x = torch.from_numpy(image)
             low_t = model.forward_low(x)
             deep_t = model.forward_high(low_t)
-            logits_t = model.classify(deep_t).numpy()
+            logits_t = model.classify(deep_t, low_t).numpy()
             low_o = sessions["low"].run(None, {"image": image})[0]
             deep_o, logits_high = sessions["high"].run(None, {"low": low_t.numpy()})
             logits_full = sessions["full"].run(None, {"image": image})[0]
@@ -147,7 +147,7 @@ def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[s
                 key_low, key_deep = previous if previous is not None else (low_t, deep_t)
                 flow = torch.from_numpy(rng.uniform(-4, 4, (1, 2, *model.config.low_size))
                                         .astype(np.float32))
-                prop_t = model.classify(propagation(key_deep, key_low, low_t, flow)).numpy()
+                prop_t = model.classify(propagation(key_deep, key_low, low_t, flow), low_t).numpy()
                 prop_o = sessions["prop"].run(["logits"], {
                     "key_deep": key_deep.numpy(), "key_low": key_low.numpy(),
                     "low": low_t.numpy(), "flow": flow.numpy()})[0]

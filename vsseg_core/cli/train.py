@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     arch.add_argument("--width", type=float, default=m.width, help="channel width multiplier (default %(default)s)")
     arch.add_argument("--head-channels", type=int, default=m.head_channels, help="default %(default)s")
     arch.add_argument("--output-stride", type=int, default=m.output_stride, choices=[8, 16])
+    arch.add_argument("--decoder-channels", type=int, default=m.decoder_channels,
+                      help="channels of the stride-4 decoder that fuses deep and low-level "
+                           "features (0 = plain PSPNet classifier; default %(default)s)")
     arch.add_argument("--size", type=size_arg, default=m.input_size, metavar="HxW",
                       help="network input size (default 256x512)")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         data=args.data, split=args.split, val_data=args.val_data, val_split=args.val_split,
         model=ModelConfig(backbone=args.backbone, width=args.width, output_stride=args.output_stride,
-                          head_channels=args.head_channels, input_size=args.size),
+                          head_channels=args.head_channels, input_size=args.size,
+                          decoder_channels=args.decoder_channels),
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         checkpoint_every=args.checkpoint_every, seed=args.seed,
     )

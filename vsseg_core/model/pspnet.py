@@ -3,7 +3,14 @@
     image (N, 3, H, W) float32 RGB 0..255
       -> forward_low   -> low  (N, C_low, H/4, W/4)       cheap: stem + layer1, every frame
       -> forward_high  -> deep (N, C_deep, H/os, W/os)    expensive: layer2..4 + PPM + 3x3 conv
-      -> classify      -> logits (N, classes, H, W)       1x1 conv + bilinear upsampling
+      -> classify(deep, low) -> logits (N, classes, H, W)
+                         decoder: deep reduced and upsampled to H/4, fused with the frame's own
+                         low-level features (3x3 conv), 1x1 classifier, bilinear upsampling
+
+The decoder gives thin and small objects (poles, signs, bicycles) the stride-4 detail a stride-16
+deep grid cannot hold, and lets propagated frames sharpen warped deep features with the current
+frame's low-level features. ``decoder_channels=0`` is the plain PSPNet head (1x1 classifier on the
+deep grid), which ignores ``low``.
 
 Normalisation constants are buffers, so every exported graph carries them.
 """
@@ -38,10 +45,14 @@ class ModelConfig:
     num_classes: int = NUM_CLASSES
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    decoder_channels: int = 0
+    """Channels of the stride-4 decoder in ``classify``; 0 = plain PSPNet classifier."""
     aux_head: bool = field(default=True, compare=False)
     """Auxiliary layer3 head for training only; never exported."""
 
     def __post_init__(self) -> None:
+        if self.decoder_channels < 0:
+            raise ValueError(f"decoder channels {self.decoder_channels}: must be >= 0 (0 = no decoder)")
         height, width = self.input_size
         if height % 32 or width % 32 or height <= 0 or width <= 0:
             raise ValueError(f"input size {height}x{width}: both sides must be positive multiples "
@@ -73,6 +84,22 @@ def _conv_bn_relu(in_ch: int, out_ch: int, kernel: int) -> nn.Sequential:
                          nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
 
 
+class Decoder(nn.Module):
+    """(deep (N, C_deep, h, w), low (N, C_low, H/4, W/4)) -> (N, channels, H/4, W/4)."""
+
+    def __init__(self, deep_channels: int, low_channels: int, channels: int) -> None:
+        super().__init__()
+        low_proj = max(8, channels // 2)
+        self.reduce = _conv_bn_relu(deep_channels, channels, 1)
+        self.project = _conv_bn_relu(low_channels, low_proj, 1)
+        self.fuse = _conv_bn_relu(channels + low_proj, channels, 3)
+
+    def forward(self, deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(self.reduce(deep), size=low.shape[-2:], mode="bilinear",
+                           align_corners=False)
+        return self.fuse(torch.cat([up, self.project(low)], dim=1))
+
+
 class PSPNet(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -85,7 +112,11 @@ class PSPNet(nn.Module):
         self.ppm = PyramidPooling(ch.high, bins=config.bins, feature_size=config.feature_size)
         self.head = nn.Sequential(_conv_bn_relu(self.ppm.out_channels, config.head_channels, 3),
                                   nn.Dropout2d(0.1))
-        self.classifier = nn.Conv2d(config.head_channels, config.num_classes, 1)
+        self.decoder: Decoder | None = None
+        if config.decoder_channels:
+            self.decoder = Decoder(config.head_channels, ch.low, config.decoder_channels)
+        self.classifier = nn.Conv2d(config.decoder_channels or config.head_channels,
+                                    config.num_classes, 1)
         self.aux = None
         if config.aux_head:
             self.aux = nn.Sequential(_conv_bn_relu(ch.mid, max(32, ch.mid // 4), 3), nn.Dropout2d(0.1),
@@ -107,23 +138,27 @@ class PSPNet(nn.Module):
         """Low-level features -> deep features (N, head_channels, H/os, W/os)."""
         return self._high(low)[1]
 
-    def classify(self, deep: torch.Tensor) -> torch.Tensor:
-        """Deep features -> logits (N, classes, H, W) at the input resolution."""
-        return F.interpolate(self.classifier(deep), size=self.config.input_size, mode="bilinear",
-                             align_corners=False)
+    def classify(self, deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        """Deep features (N, head_channels, H/os, W/os) and the same frame's low-level features
+        (N, C_low, H/4, W/4) -> logits (N, classes, H, W) at the input resolution."""
+        features = deep if self.decoder is None else self.decoder(deep, low)
+        return F.interpolate(self.classifier(features), size=self.config.input_size,
+                             mode="bilinear", align_corners=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) float RGB 0..255 -> logits (N, classes, H, W)."""
-        return self.classify(self.forward_high(self.forward_low(image)))
+        low = self.forward_low(image)
+        return self.classify(self.forward_high(low), low)
 
     def forward_train(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits and auxiliary logits (from layer3; None without the aux head), both (N, classes, H, W)."""
-        mid, deep = self._high(self.forward_low(image))
+        low = self.forward_low(image)
+        mid, deep = self._high(low)
         aux = None
         if self.aux is not None:
             aux = F.interpolate(self.aux(mid), size=self.config.input_size, mode="bilinear",
                                 align_corners=False)
-        return self.classify(deep), aux
+        return self.classify(deep, low), aux
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights without the training-only auxiliary head."""

@@ -83,14 +83,16 @@ class TorchBackend(Backend):
             if graph == "low":
                 outputs = {"low": model.forward_low(self._tensor(inputs["image"]))}
             elif graph == "high":
-                deep = model.forward_high(self._tensor(inputs["low"]))
-                outputs = {"deep": deep, "logits": model.classify(deep)}
+                low = self._tensor(inputs["low"])
+                deep = model.forward_high(low)
+                outputs = {"deep": deep, "logits": model.classify(deep, low)}
             elif graph == "full":
                 outputs = {"logits": model(self._tensor(inputs["image"]))}
             elif graph == "prop" and self._propagation is not None:
-                deep = self._propagation(*(self._tensor(inputs[k])
-                                           for k in ("key_deep", "key_low", "low", "flow")))
-                outputs = {"deep": deep, "logits": model.classify(deep)}
+                key_deep, key_low, low, flow = (self._tensor(inputs[k])
+                                                for k in ("key_deep", "key_low", "low", "flow"))
+                deep = self._propagation(key_deep, key_low, low, flow)
+                outputs = {"deep": deep, "logits": model.classify(deep, low)}
             else:
                 raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
             return {name: self._numpy(value) for name, value in outputs.items()}

@@ -68,14 +68,14 @@ def calibrate(model: PSPNet, propagation: FeaturePropagation, cache: FrameCache,
             key_low = low_features(model, key_rgb[None])
             key_deep = model.forward_high(key_low)
             key_lows.append((seq, key_low.numpy()))
-            keyframe_scores.update(model.classify(key_deep).argmax(1)[0].numpy().astype(np.uint8),
+            keyframe_scores.update(model.classify(key_deep, key_low).argmax(1)[0].numpy().astype(np.uint8),
                                    cache.labels(seq, start))
             for distance in range(1, min(max_distance, span - start) + 1):
                 rgb = cache.image(seq, start + distance)
                 low = low_features(model, rgb[None])
                 flow = torch.from_numpy(grid_flow(rgb, key_rgb, low_size, flow_scale))
-                propagated = model.classify(propagation(key_deep, key_low, low, flow)).argmax(1)[0]
-                full = model.classify(model.forward_high(low)).argmax(1)[0]
+                propagated = model.classify(propagation(key_deep, key_low, low, flow), low).argmax(1)[0]
+                full = model.classify(model.forward_high(low), low).argmax(1)[0]
                 deviations.append(feature_deviation(low.numpy(), key_low.numpy()))
                 disagreements.append(float((propagated != full).float().mean()))
                 distances.append(distance)

@@ -120,7 +120,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         raise VssegError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
     weights = class_weights(frames, config.class_weight_power).to(device)
     batches = TrainBatches(frames, config.model.input_size, config.batch_size, config.seed)
-    log = open(run_dir / "train_log.jsonl", "a")
+    log = open(run_dir / "train_log.jsonl", "a", buffering=1)  # line-buffered: tail -f works
     bar = tqdm(total=config.iterations, initial=start, desc="vsseg train", unit="it",
                disable=not progress, mininterval=2.0)
     model.train()

@@ -142,7 +142,7 @@ def train_propagation(model: PSPNet, config: PropagationConfig, *, progress: boo
             with torch.no_grad():
                 key_deep = model.forward_high(key_low)
             deep = propagation(key_deep, key_low, low, torch.from_numpy(flows))
-            loss = F.cross_entropy(model.classify(deep), torch.from_numpy(labels).long(),
+            loss = F.cross_entropy(model.classify(deep, low), torch.from_numpy(labels).long(),
                                    weight=weights, ignore_index=IGNORE_ID)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
