@@ -98,8 +98,9 @@ def main() -> None:
     print(f"## Model latency ({datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads)\n")
     arch = bundle.config
+    decoder = f", stride-4 decoder {arch.decoder_channels}" if arch.decoder_channels else ""
     print(f"Bundle `{bundle.root.name}`: {arch.backbone} x{arch.width}, output stride "
-          f"{arch.output_stride}, input {arch.input_size[0]}x{arch.input_size[1]}; "
+          f"{arch.output_stride}{decoder}, input {arch.input_size[0]}x{arch.input_size[1]}; "
           f"{params / 1e6:.2f} M parameters; {size_mb:.1f} MB on disk.\n")
     flops = gflops(model)
     print("| GFLOPs per frame | low | high + classify | full |\n|---|---|---|---|")

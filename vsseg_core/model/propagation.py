@@ -4,7 +4,7 @@
     key_low  (1, C_low, H/4, W/4)      low-level features of the keyframe (``forward_low``)
     low      (1, C_low, H/4, W/4)      low-level features of the current frame
     flow     (1, 2, H/4, W/4)          current -> keyframe flow in pixels of the H/4 grid
-      -> deep (1, C_deep, H/os, W/os)  fused features for the current frame (``classify`` them)
+      -> deep (1, C_deep, H/os, W/os)  fused features for the current frame (``classify(deep, low)``)
 
 The keyframe's deep features are warped (bilinear GridSample) with the flow averaged down to
 the deep grid; the warp error (|low - warped key_low|, channel mean) and an in-view mask say
