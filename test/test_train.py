@@ -92,3 +92,14 @@ def test_cli_rejects_missing_data(cli, tmp_path: Path) -> None:
     result = cli("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", "--quiet")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "nope" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, value, named", [("--decoder-channels", "-1", "decoder channels -1"),
+                                                  ("--width", "5", "width multiplier")])
+def test_cli_rejects_a_bad_architecture_before_reading_data(cli, tmp_path: Path, option: str,
+                                                            value: str, named: str) -> None:
+    result = cli("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", option, value,
+                 "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

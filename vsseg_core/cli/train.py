@@ -21,7 +21,8 @@ from pathlib import Path
 
 from vsseg_core.cli.args import size_arg
 from vsseg_core.export import export_bundle, sample_frames
-from vsseg_core.model.pspnet import ModelConfig
+from vsseg_core.errors import VssegError
+from vsseg_core.model.pspnet import ModelConfig, PSPNet
 from vsseg_core.train.loop import TrainConfig, train
 
 NAME = "train"
@@ -59,12 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _architecture(args: argparse.Namespace) -> ModelConfig:
+    """The model options, checked by building the network once (a bad value is a user error)."""
+    try:
+        model = ModelConfig(backbone=args.backbone, width=args.width,
+                            output_stride=args.output_stride, head_channels=args.head_channels,
+                            input_size=args.size, decoder_channels=args.decoder_channels)
+        PSPNet(model)
+    except ValueError as exc:
+        raise VssegError(f"bad architecture option: {exc}") from None
+    return model
+
+
 def run(args: argparse.Namespace) -> int:
     config = TrainConfig(
         data=args.data, split=args.split, val_data=args.val_data, val_split=args.val_split,
-        model=ModelConfig(backbone=args.backbone, width=args.width, output_stride=args.output_stride,
-                          head_channels=args.head_channels, input_size=args.size,
-                          decoder_channels=args.decoder_channels),
+        model=_architecture(args),
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         checkpoint_every=args.checkpoint_every, seed=args.seed,
     )
