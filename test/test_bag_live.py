@@ -48,7 +48,11 @@ def _messages(path: Path) -> dict[str, list]:
 
 def test_replay_through_the_node_and_record(bag: Path, tmp_path: Path) -> None:
     out, picture = tmp_path / "replay.bag", tmp_path / "overlay.png"
-    result = run_cli("bag", "replay", "--in", bag, "--out", out, "--overlay", picture, timeout=240)
+    # Half speed: the node is latest-frame-wins, and at the bag's 17 Hz a cold first inference on
+    # a loaded CI machine can take longer than one frame interval (a fresh-clone run dropped
+    # frame 1 of 8). This test is about what gets recorded, not about keeping up.
+    result = run_cli("bag", "replay", "--in", bag, "--out", out, "--overlay", picture,
+                     "--rate", "0.5", timeout=240)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "recorded 8 masks" in result.stdout and "from /diagnostics: output rate" in result.stdout
     messages = _messages(out)
