@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError
 from vsseg_core.labels import CLASS_NAMES, IGNORE_ID, NUM_CLASSES
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.train.data import labelled_frames
@@ -44,15 +44,24 @@ def main() -> None:
     parser.add_argument("--strides", type=int, nargs="+", default=[2, 4, 8, 16])
     parser.add_argument("--every", type=int, default=3, help="score every Nth labelled frame")
     args = parser.parse_args()
-    frames = labelled_frames(CityscapesDataset(args.data, args.split))[::args.every]
+    if min(args.strides) < 1 or args.every < 1:
+        parser.error("--strides and --every must be >= 1")
     scores = {s: ConfusionMatrix() for s in args.strides}
-    size = None
-    for record in frames:
-        labels = record.load_labels()
-        assert labels is not None
-        size = labels.shape
-        for stride, confusion in scores.items():
-            confusion.update(seen_through_grid(labels, stride), labels)
+    try:
+        frames = labelled_frames(CityscapesDataset(args.data, args.split))[::args.every]
+        for record in frames:
+            labels = record.load_labels()
+            assert labels is not None  # labelled_frames() only
+            if bad := [s for s in args.strides if labels.shape[0] % s or labels.shape[1] % s]:
+                strides = ", ".join(map(str, bad))
+                raise DatasetError(f"{record.label_path}: {labels.shape[0]}x{labels.shape[1]} "
+                                   f"labels do not divide by stride {strides}; choose strides "
+                                   "that divide both sides")
+            for stride, confusion in scores.items():
+                confusion.update(seen_through_grid(labels, stride), labels)
+    except DatasetError as exc:
+        parser.exit(1, f"error: {exc}\n")
+    size = labels.shape
     print(f"Resolution ceiling, {args.data} ({args.split}), {len(frames)} frames at "
           f"{size[0]}x{size[1]}, {datetime.date.today()}\n")
     print("| class | " + " | ".join(f"stride {s}" for s in args.strides) + " |")

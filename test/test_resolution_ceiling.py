@@ -9,14 +9,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "resolution_ceiling.py"
 
 
+def run_script(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
 def test_ceiling_falls_with_the_stride_and_is_exact_at_stride_one(spec_dataset) -> None:
-    result = subprocess.run([sys.executable, str(SCRIPT), "--data", str(spec_dataset[0]),
-                             "--split", "train", "--strides", "1", "4", "16", "--every", "10"],
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = run_script("--data", spec_dataset[0], "--split", "train", "--strides", "1", "4", "16",
+                        "--every", "10")
     assert result.returncode == 0, result.stderr
     assert "6 frames at 256x512" in result.stdout
     row = re.search(r"\| \*\*mIoU\*\* \| (.*) \|", result.stdout)
@@ -42,3 +47,14 @@ def test_grid_view_keeps_large_regions() -> None:
     view = seen_through_grid(labels, 16)
     assert view.dtype == np.uint8 and view.shape == labels.shape
     assert (view[8:, :56] == 0).all() and (view[8:, 72:] == 10).all()
+
+
+@pytest.mark.parametrize("args, code, named", [
+    (["--strides", "0"], 2, "--strides and --every must be >= 1"),
+    (["--strides", "7"], 1, "do not divide by stride 7"),
+    (["--split", "nope"], 1, "no leftImg8bit"),
+])
+def test_bad_input_is_one_clear_line(spec_dataset, args: list[str], code: int, named: str) -> None:
+    result = run_script("--data", spec_dataset[0], "--split", "train", *args)
+    assert result.returncode == code and "Traceback" not in result.stderr
+    assert named in result.stderr and result.stdout == ""
