@@ -6,9 +6,9 @@ AdamW with warm-up and poly learning rate, a checkpoint every --checkpoint-every
 Deterministic for a given --seed on the same machine. Uses CUDA when present.
 
 example (how the shipped model was trained, see docs/benchmarks.md):
-  vsseg train --data data/synth_train --val-data data/synth_heldout --out runs/default \\
+  vsseg train --data data/synth_scenes --val-data data/synth_heldout --out runs/default \\
       --width 0.375 --head-channels 96 --output-stride 16 --decoder-channels 48 \\
-      --iterations 3400 --export runs/default_bundle
+      --iterations 2700 --export runs/default_bundle
 """
 
 from __future__ import annotations
