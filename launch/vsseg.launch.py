@@ -55,7 +55,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
                               description="sensor_msgs/Image topic to segment"),
         DeclareLaunchArgument("namespace", default_value="",
-                              description="namespace of the node and its output topics"),
+                              description="namespace of the node and its topics (not /diagnostics)"),
         DeclareLaunchArgument("params_file",
                               default_value=[FindPackageShare("vsseg"), "/config/vsseg.yaml"],
                               description="node parameters (defaults: config/vsseg.yaml)"),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from vsseg_core.data.cityscapes import DatasetError
 from vsseg_core.errors import VssegError
 from vsseg_core.model.pspnet import ModelConfig
 from vsseg_core.synth.config import SynthConfig
@@ -41,6 +43,26 @@ def test_resume_continues_exactly(tiny_data: Path, tmp_path: Path) -> None:
     assert provenance is not None and provenance["train_config"]["iterations"] == 4
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_data_loading_workers_do_not_change_the_weights(tiny_data: Path, tmp_path: Path) -> None:
+    config = _config(tiny_data, iterations=3)
+    inline, _ = train(config, tmp_path / "inline", progress=False, workers=0)
+    parallel, _ = train(config, tmp_path / "parallel", progress=False, workers=2)
+    for (name, a), b in zip(inline.state_dict().items(), parallel.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_a_corrupt_frame_read_by_a_worker_is_one_clear_error(tiny_data: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    broken = sorted(data.glob("leftImg8bit*/train/*/*.png"))[0]
+    broken.write_bytes(broken.read_bytes()[:100])
+    with pytest.raises(DatasetError, match=broken.name) as caught:
+        train(_config(data, iterations=3), tmp_path / "run", progress=False, workers=1)
+    assert "Traceback" not in str(caught.value)
+    with pytest.raises(VssegError, match="--workers"):
+        train(_config(data, iterations=3), tmp_path / "bad", progress=False, workers=-1)
 
 
 def test_training_lowers_the_loss(tiny_data: Path, tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """``vsseg_node``: a lifecycle node around ``vsseg_core.temporal.VideoSegmenter``.
 
     subscribes  image (sensor_msgs/Image; or image/compressed with compressed_input)
-    publishes   semantic_mask (mono8 trainIds, 255 = ignore), and, only computed while someone
-                subscribes: semantic_confidence (mono8), semantic_color / semantic_overlay (rgb8),
-                ~/info (vsseg/SegmentationInfo), ~/labels (vsseg/ClassMap, transient local),
-                /diagnostics (diagnostic_msgs/DiagnosticArray)
+    publishes   semantic_mask (mono8 trainIds, 255 = ignore) and ~/info (vsseg/SegmentationInfo)
+                for every frame; only computed while someone subscribes: semantic_confidence
+                (mono8), semantic_color / semantic_overlay (rgb8); ~/labels (vsseg/ClassMap,
+                transient local, once at configure); /diagnostics (diagnostic_msgs/
+                DiagnosticArray, every diagnostics_period_s)
 
 Every output keeps the input header and resolution. Frames are segmented in a worker thread,
 latest frame wins: a frame that arrives while another waits replaces it (counted as dropped).

@@ -72,11 +72,11 @@ SPECS: tuple[ParameterSpec, ...] = (
                   "time jump and forces a keyframe (s)", low=0.01, high=3600.0),
     ParameterSpec("low_latency", "bool", "answer keyframes by propagation while a worker "
                   "thread computes their deep features"),
-    ParameterSpec("publish_confidence", "bool", "publish /semantic_confidence (computed only "
+    ParameterSpec("publish_confidence", "bool", "publish semantic_confidence (computed only "
                   "when subscribed)", live=True),
-    ParameterSpec("publish_color", "bool", "publish /semantic_color (computed only when "
+    ParameterSpec("publish_color", "bool", "publish semantic_color (computed only when "
                   "subscribed)", live=True),
-    ParameterSpec("publish_overlay", "bool", "publish /semantic_overlay (computed only when "
+    ParameterSpec("publish_overlay", "bool", "publish semantic_overlay (computed only when "
                   "subscribed)", live=True),
     ParameterSpec("compressed_input", "bool", "subscribe image/compressed instead of image"),
     ParameterSpec("input_reliability", "string", "input QoS reliability", choices=RELIABILITY),

@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
     parser.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="default %(default)s")
     parser.add_argument("--seed", type=int, default=d.seed, help="default %(default)s")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="data-loading processes; they change the speed, never the weights "
+                             "(default: 0 on CPU, up to 8 with CUDA)")
     arch = parser.add_argument_group("architecture")
     arch.add_argument("--backbone", default=m.backbone, choices=["resnet18", "resnet34", "resnet50"])
     arch.add_argument("--width", type=float, default=m.width, help="channel width multiplier (default %(default)s)")
@@ -81,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     )
     command = "vsseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     model, provenance = train(config, args.out, resume=args.resume, stop_after=args.stop_after,
-                              progress=not args.quiet, command=command)
+                              progress=not args.quiet, command=command, workers=args.workers)
     if provenance is None:
         print(f"stopped after iteration {args.stop_after}; continue with the same options and --resume")
         return 0

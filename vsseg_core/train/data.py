@@ -6,13 +6,16 @@ Every sample is a pure function of (seed, epoch, position), so training is repro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset
 
 from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError, FrameRecord
+from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID, NUM_CLASSES
 
 
@@ -104,6 +107,53 @@ class TrainBatches:
             images.append(img)
             labels.append(lab)
         return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(labels))
+
+
+class _BatchesByIteration(Dataset):
+    """Item i is ``batches.batch(start + i)``; a user error comes back as a value, so the main
+    process raises it with its own one-line message (a DataLoader would wrap it in a
+    worker traceback)."""
+
+    def __init__(self, batches: TrainBatches, start: int, end: int) -> None:
+        self.batches, self.start, self.end = batches, start, end
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor] | VssegError:
+        try:
+            return self.batches.batch(self.start + index)
+        except VssegError as exc:
+            return exc
+
+
+def _single_threaded_worker(_: int) -> None:
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def iterate_batches(batches: TrainBatches, start: int, end: int, *, workers: int = 0,
+                    pin_memory: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``batches.batch(i)`` for i in [start, end), in order. With ``workers`` > 0 the batches
+    are decoded and augmented ahead of time in that many processes (2 batches each); since a
+    batch is a pure function of its iteration, the sequence is the same for any ``workers``."""
+    if workers == 0:
+        return (batches.batch(iteration) for iteration in range(start, end))
+    loader = DataLoader(_BatchesByIteration(batches, start, end), batch_size=None, shuffle=False,
+                        num_workers=workers, pin_memory=pin_memory, prefetch_factor=2,
+                        worker_init_fn=_single_threaded_worker,
+                        # fresh interpreters: forking after torch's or OpenCV's thread pools
+                        # have started can deadlock the workers
+                        multiprocessing_context="spawn",
+                        generator=torch.Generator())  # leaves the global RNG (dropout) untouched
+    return _raising_user_errors(loader)
+
+
+def _raising_user_errors(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for item in loader:
+        if isinstance(item, VssegError):
+            raise item
+        yield item
 
 
 def class_weights(frames: list[FrameRecord], power: float = 0.5) -> torch.Tensor:

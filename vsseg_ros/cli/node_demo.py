@@ -2,7 +2,7 @@
 as sensor_msgs/Image at --rate Hz, report the masks' rate and latency from /diagnostics and
 write one /semantic_overlay picture.
 
-example (part of `make demo`):
+example:
   vsseg node-demo --input out/demo/synth --overlay out/demo/node_overlay.png
 """
 
