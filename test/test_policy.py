@@ -98,3 +98,22 @@ def test_budget_ignores_invalid_latency() -> None:
     policy.observe(True, float("nan"))
     policy.observe(True, -1.0)
     assert policy.threshold == 0.1
+
+
+def test_budget_says_when_propagated_frames_alone_exceed_it() -> None:
+    policy = Budget(0.1, budget_ms=30.0)
+    for _ in range(20):
+        policy.observe(True, 45.0)
+        assert policy.shortfall() is None  # keyframes alone say nothing about the floor
+    for _ in range(9):
+        policy.observe(False, 37.0)
+    assert policy.shortfall() is None  # too few propagated frames yet
+    policy.observe(False, 37.0)
+    message = policy.shortfall()
+    assert message is not None and "budget 30 ms" in message and "37.0 ms" in message
+    policy.reset()
+    assert policy.shortfall() is None
+    reachable = Budget(0.1, budget_ms=40.0)
+    for _ in range(20):
+        reachable.observe(False, 37.0)
+    assert reachable.shortfall() is None

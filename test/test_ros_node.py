@@ -253,6 +253,24 @@ def test_live_parameters(graph: Graph, node, frames) -> None:
     assert [i.keyframe for i in infos[start:]].count(True) == 2
 
 
+def test_an_unreachable_budget_is_a_diagnostics_warning(graph: Graph, node, frames) -> None:
+    assert graph.set_parameter("policy", "budget") == (True, "")
+    assert graph.set_parameter("budget_ms", 1.0) == (True, "")  # below any frame's cost here
+    infos = graph.received[f"/{NODE}/info"]
+    start = len(infos)
+    for index in range(16):
+        graph.publish(frames[index], 300.0 + index / 17)
+        graph.wait_for(lambda: len(infos) > start + index, "info")
+    assert [i.keyframe for i in infos[start:]].count(False) >= 10
+    values = graph.diagnostics()
+    assert values["level"] == "1", values["message"]
+    assert "budget 1 ms is below the cost of a propagated frame" in values["message"]
+    assert graph.set_parameter("policy", "adaptive") == (True, "")  # applies from the next frame
+    graph.publish(frames[16], 300.0 + 16 / 17)
+    graph.wait_for(lambda: len(infos) > start + 16, "info")
+    assert "budget" not in graph.diagnostics()["message"]
+
+
 def test_malformed_images_are_rejected_and_valid_ones_continue(graph: Graph, node, frames) -> None:
     masks = graph.received["/semantic_mask"]
     before = graph.diagnostics()

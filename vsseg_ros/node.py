@@ -53,7 +53,7 @@ from vsseg_ros.image_conversion import (
     image_to_array,
 )
 from vsseg_ros.parameters import BY_NAME, SPECS, engine_options, load_defaults, policy_string
-from vsseg_ros.statistics import LATENCY_KEYS, NodeStatistics
+from vsseg_ros.statistics import LATENCY_KEYS, OK, WARN, NodeStatistics
 
 NODE_NAME = "vsseg_node"
 _RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
@@ -337,6 +337,10 @@ class SegmentationNode(LifecycleNode):
         if self._diagnostics_pub is None:
             return
         level, message = self.stats.health(self._active)
+        if self._active and self.segmenter is not None:
+            if shortfall := self.segmenter.policy.shortfall():
+                message = shortfall if level == OK else f"{message}; {shortfall}"
+                level = max(level, WARN)
         values = self.stats.snapshot()
         if self.backend is not None and self.bundle is not None and self.segmenter is not None:
             values.update({"backend": self.backend.name, "backend choice": self.backend_choice,

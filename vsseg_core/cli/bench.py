@@ -14,7 +14,7 @@ from vsseg_core.cli.args import load_bundle, open_backend, png_arg, policies_arg
 from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments, write_json
 from vsseg_core.machine import describe_machine
 from vsseg_core.temporal.evaluate import evaluate_policy
-from vsseg_core.temporal.report import plot_policies, policy_table
+from vsseg_core.temporal.report import plot_policies, policy_table, shortfall_notes
 
 NAME = "bench"
 HELP = "compare keyframe policies: accuracy vs speed table, JSON and plot"
@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
                                            progress=not args.quiet))
             print(policy_table(records[-1:]).splitlines()[-1], flush=True)
     print(policy_table(records))
+    if notes := shortfall_notes(records):
+        print(notes)
     write_json(args.json, {"data": str(args.data), "model": str(bundle.root),
                            "machine": describe_machine(), "backend": records[0]["backend"],
                            "policies": records})

@@ -18,7 +18,7 @@ from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend
 from vsseg_core.errors import ConfigError
 from vsseg_core.staging import write_text_atomic
 from vsseg_core.temporal.evaluate import evaluate_policy
-from vsseg_core.temporal.report import policy_table
+from vsseg_core.temporal.report import policy_table, shortfall_notes
 
 NAME = "eval"
 HELP = "evaluate a keyframe policy: mIoU, TC, keyframe ratio, latency"
@@ -70,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
                   f"p95 {stats['p95']:.1f}  p99 {stats['p99']:.1f}")
     print(f"{record['frames']} frames, {record['labelled_frames']} labelled, {record['backend']}, "
           f"{record['machine']}")
+    if notes := shortfall_notes([record]):
+        print(notes)
     write_json(args.json, record)
     return 0

@@ -13,8 +13,9 @@ with stamps index / fps. Scored:
 
 The JSON record (``evaluate_policy``) has the keys the issue tracker and `vsseg bench` use:
 policy, miou, tc (fractions 0-1), per_class_iou, keyframe_ratio, fps, latency_ms
-{mean, p50, p95, p99}, frames, backend, machine — plus latency by frame type, stage means and
-the keyframe reasons.
+{mean, p50, p95, p99}, frames, backend, machine — plus latency by frame type, stage means,
+the keyframe reasons and ``shortfall`` (why the policy could not do what it was asked, e.g. a
+budget below the cost of a propagated frame; None when it could).
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backe
         raise DatasetError(f"{data} ({split}) has no sequences to evaluate")
     fps = dataset_fps(data)
     scores = StreamScores()
+    shortfall = None
     with VideoSegmenter(bundle, backend, policy, low_latency=low_latency) as segmenter:
         segmenter.warmup()
         total = sum(len(s) for s in sequences)
@@ -135,7 +137,8 @@ def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backe
                                reason=result.reason, propagated=result.served_by == "propagation",
                                timings_ms=result.timings_ms)
                     bar.update(1)
+                shortfall = segmenter.policy.shortfall() or shortfall
         spec = segmenter.policy.spec
     return scores.record(policy=spec, backend=f"{backend.name} ({backend.device}, {backend.precision})",
-                         machine=describe_machine(), low_latency=low_latency,
+                         machine=describe_machine(), low_latency=low_latency, shortfall=shortfall,
                          sequences=len(sequences), data=str(data))

@@ -52,6 +52,11 @@ class KeyframePolicy(ABC):
     def reset(self) -> None:
         """Forget per-stream state (new stream)."""
 
+    def shortfall(self) -> str | None:
+        """Why this policy cannot do what it was asked on this stream so far, or None (only
+        the budget policy can fall short)."""
+        return None
+
 
 class PerFrame(KeyframePolicy):
     spec = "per_frame"
@@ -98,6 +103,8 @@ class Budget(Adaptive):
     After every frame the threshold is multiplied by exp(gain * (mean - budget) / budget), where
     mean is an exponential moving average of the measured latency (ms): over budget -> higher
     threshold -> fewer keyframes. The threshold stays within [min_threshold, max_threshold].
+    No threshold can bring the mean below the cost of a propagated frame; ``shortfall()`` says
+    when the budget is below it.
     """
 
     budget_ms: float = 100.0
@@ -107,6 +114,8 @@ class Budget(Adaptive):
     max_threshold: float = 1e4
     _initial: float = field(default=0.0, init=False, repr=False)
     _mean_ms: float | None = field(default=None, init=False, repr=False)
+    _propagated_ms: float | None = field(default=None, init=False, repr=False)
+    _propagated_seen: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._initial = self.threshold
@@ -118,16 +127,32 @@ class Budget(Adaptive):
     def observe(self, keyframe: bool, latency_ms: float) -> None:
         if not math.isfinite(latency_ms) or latency_ms < 0:
             return
-        if self._mean_ms is None:
-            self._mean_ms = latency_ms
-        else:
-            self._mean_ms += self.smoothing * (latency_ms - self._mean_ms)
+        self._mean_ms = _moving_average(self._mean_ms, latency_ms, self.smoothing)
+        if not keyframe:
+            self._propagated_ms = _moving_average(self._propagated_ms, latency_ms, self.smoothing)
+            self._propagated_seen += 1
         step = self.gain * (self._mean_ms - self.budget_ms) / self.budget_ms
         self.threshold = min(self.max_threshold,
                              max(self.min_threshold, self.threshold * math.exp(step)))
 
+    def shortfall(self) -> str | None:
+        """Why the budget cannot be held, or None: after 10 propagated frames, their moving-
+        average latency is above the budget + 10% (a propagated frame is the cheapest kind)."""
+        if self._propagated_ms is None or self._propagated_seen < 10:
+            return None
+        if self._propagated_ms <= self.budget_ms * 1.1:
+            return None
+        return (f"budget {self.budget_ms:g} ms is below the cost of a propagated frame "
+                f"({self._propagated_ms:.1f} ms), so no keyframe rate can hold it; raise the "
+                "budget or use a faster backend or device")
+
     def reset(self) -> None:
         self.threshold, self._mean_ms = self._initial, None
+        self._propagated_ms, self._propagated_seen = None, 0
+
+
+def _moving_average(mean: float | None, value: float, smoothing: float) -> float:
+    return value if mean is None else mean + smoothing * (value - mean)
 
 
 _NUMBER = r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"

@@ -42,6 +42,12 @@ def policy_table(records: Sequence[dict]) -> str:
     return "\n".join(lines)
 
 
+def shortfall_notes(records: Sequence[dict]) -> str:
+    """A 'note:' line for every record whose policy fell short of what it was asked (a budget
+    below the cost of a propagated frame); empty when none did."""
+    return "\n".join(f"note: {r['policy']}: {r['shortfall']}" for r in records if r.get("shortfall"))
+
+
 def plot_policies(records: Sequence[dict], path: str | Path, *, title: str = "") -> None:
     """Two panels: mIoU against frames/s, and mIoU against keyframe ratio (fixed and adaptive
     policies compared at equal ratios). Written as PNG to ``path``."""
