@@ -1,7 +1,8 @@
 """Counters, rates and latency percentiles behind the node's /diagnostics (no rclpy here).
 
-Latencies are kept for the last ``window`` processed frames, rates over the last
-``rate_window_s`` seconds; counters are totals since the node was configured.
+Latencies are kept for the last ``window`` processed frames; rates, recent failures and the
+share of dropped frames are judged over the last ``rate_window_s`` seconds; counters are totals
+since the node was configured.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -21,7 +23,9 @@ OK, WARN, ERROR = 0, 1, 2
 class NodeStatistics:
     """Thread-safe: the subscription callback and the worker thread both record into it."""
 
-    def __init__(self, window: int = 300, rate_window_s: float = 5.0) -> None:
+    def __init__(self, window: int = 300, rate_window_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._latency = {key: deque(maxlen=window) for key in LATENCY_KEYS}
         self._keyframes: deque[bool] = deque(maxlen=window)
@@ -32,16 +36,18 @@ class NodeStatistics:
         self.published = {"color": 0, "overlay": 0, "confidence": 0}
         self.last_error = ""
         self._failures: deque[float] = deque()
+        self._drops: deque[float] = deque()
 
     def frame_received(self) -> None:
         with self._lock:
             self.received += 1
-            self._inputs.append(time.monotonic())
+            self._inputs.append(self._clock())
 
     def frame_dropped(self) -> None:
         """A waiting frame was replaced by a newer one before it was processed."""
         with self._lock:
             self.dropped += 1
+            self._drops.append(self._clock())
 
     def frame_rejected(self) -> None:
         with self._lock:
@@ -51,31 +57,35 @@ class NodeStatistics:
         with self._lock:
             self.failed += 1
             self.last_error = error
-            self._failures.append(time.monotonic())
+            self._failures.append(self._clock())
 
     def frame_processed(self, latencies_ms: dict[str, float], keyframe: bool,
                         published: tuple[str, ...] = ()) -> None:
         """``latencies_ms`` for (a subset of) LATENCY_KEYS; ``published``: optional outputs sent."""
         with self._lock:
             self.processed += 1
-            self._outputs.append(time.monotonic())
+            self._outputs.append(self._clock())
             self._keyframes.append(keyframe)
             for key, value in latencies_ms.items():
                 self._latency[key].append(value)
             for name in published:
                 self.published[name] += 1
 
-    def _rate(self, stamps: deque[float], now: float) -> float:
-        """Events/s between the first and last event of the window (0 with fewer than 2)."""
+    def _recent(self, stamps: deque[float], now: float) -> int:
+        """Forget events older than the window; the number left."""
         while stamps and now - stamps[0] > self._rate_window_s:
             stamps.popleft()
-        if len(stamps) < 2 or stamps[-1] == stamps[0]:
+        return len(stamps)
+
+    def _rate(self, stamps: deque[float], now: float) -> float:
+        """Events/s between the first and last event of the window (0 with fewer than 2)."""
+        if self._recent(stamps, now) < 2 or stamps[-1] == stamps[0]:
             return 0.0
         return (len(stamps) - 1) / (stamps[-1] - stamps[0])
 
     def snapshot(self) -> dict[str, float | int | str]:
         """Every diagnostic value by key (rates in Hz, latencies in ms)."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             values: dict[str, float | int | str] = {
                 "frames received": self.received, "frames processed": self.processed,
@@ -97,16 +107,16 @@ class NodeStatistics:
     def health(self, active: bool) -> tuple[int, str]:
         """(level, message) for the diagnostic status."""
         with self._lock:
-            now = time.monotonic()
-            while self._failures and now - self._failures[0] > self._rate_window_s:
-                self._failures.popleft()
-            if self._failures:
+            now = self._clock()
+            if self._recent(self._failures, now):
                 return ERROR, (f"{len(self._failures)} frames failed in the last "
                                f"{self._rate_window_s:g} s; last: {self.last_error}")
             if not active:
                 return OK, "not active"
             if self.rejected:
                 return WARN, f"{self.rejected} malformed images rejected"
-            if self.received and self.dropped > self.received // 2:
-                return WARN, "more than half of the frames dropped: inference slower than input"
+            received = self._recent(self._inputs, now)
+            if received and self._recent(self._drops, now) > received // 2:
+                return WARN, (f"more than half of the frames of the last {self._rate_window_s:g} s "
+                              "dropped: inference slower than input")
             return OK, "segmenting" if self.processed else "waiting for images"
