@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -22,6 +23,8 @@ from vsseg_core.bags.io import BagError, check_new_bag, open_reader, open_writer
 from vsseg_core.bags.types import typestore
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+ACK_TIMEOUT_S = 5.0
+"""How long `play` waits, at the end, for subscribers to acknowledge what it published."""
 
 
 def message_class(msgtype: str):
@@ -40,7 +43,9 @@ def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
     """Publish ``bag``'s messages (``topics``, default all) at ``rate`` x their recorded pace,
     once every topic has a subscriber or ``delay_s`` after creating the publishers (so
     subscribers discover them first); returns the number published. ``stop`` ends early;
-    ``on_message(topic)`` runs after each message."""
+    ``on_message(topic)`` runs after each message. Before returning it waits up to
+    ACK_TIMEOUT_S for subscribers to acknowledge everything (a process that exits right after
+    publishing would otherwise lose its last messages) and logs a warning if they did not."""
     if not rate > 0:
         raise BagError(f"--rate must be > 0, got {rate}")
     stop = stop or threading.Event()
@@ -74,6 +79,10 @@ def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
                     on_message(connection.topic)
             if not loop:
                 break
+        for connection in connections:
+            if not publishers[connection.id].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S)):
+                node.get_logger().warning(f"{connection.topic}: not every message was acknowledged "
+                                          f"within {ACK_TIMEOUT_S:g} s; a subscriber may have missed some")
     return published
 
 
