@@ -44,6 +44,7 @@ typecheck: setup
 bench: setup
 	$(PY) benchmarks/synth_bench.py
 	$(PY) benchmarks/model_bench.py
+	$(PY) benchmarks/train_step_bench.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

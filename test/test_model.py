@@ -183,7 +183,12 @@ def test_normalisation_constants_are_buffers() -> None:
 def test_aux_head_for_training_only() -> None:
     model = _model().train()
     logits, aux = model.forward_train(torch.rand(2, 3, H, W) * 255.0)
-    assert logits.shape == aux.shape == (2, NUM_CLASSES, H, W)
+    assert logits.shape == (2, NUM_CLASSES, H, W)
+    assert aux.shape == (2, NUM_CLASSES, H // 4, W // 4)
+    labels = torch.arange(H * W).view(1, H, W).expand(2, H, W)
+    targets = model.aux_labels(labels)  # the label at the centre of each 4x4 cell
+    assert targets.shape == aux.shape[:1] + aux.shape[2:]
+    assert targets[0, 1, 2].item() == (4 * 1 + 2) * W + (4 * 2 + 2)
     assert any(k.startswith("aux.") for k in model.state_dict())
     inference = model.inference_state_dict()
     assert inference and not any(k.startswith("aux.") for k in inference)

@@ -8,7 +8,7 @@ Deterministic for a given --seed on the same machine. Uses CUDA when present.
 example (how the shipped model was trained, see docs/benchmarks.md):
   vsseg train --data data/synth_scenes --val-data data/synth_heldout --out runs/default \\
       --width 0.375 --head-channels 96 --output-stride 16 --decoder-channels 48 \\
-      --iterations 2700 --export runs/default_bundle
+      --iterations 3600 --export runs/default_bundle
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.errors import VssegError
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
 from vsseg_core.train.loop import TrainConfig, train
+from vsseg_core.train.memory import keep_freed_memory
 
 NAME = "train"
 HELP = "train the network on a Cityscapes-layout dataset"
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every, seed=args.seed,
     )
     command = "vsseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    keep_freed_memory()
     model, provenance = train(config, args.out, resume=args.resume, stop_after=args.stop_after,
                               progress=not args.quiet, command=command, workers=args.workers)
     if provenance is None:

@@ -26,6 +26,7 @@ from vsseg_core.runtime.torch_backend import load_model
 from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
 from vsseg_core.train.calibrate import DEFAULT_TARGET_DISAGREEMENT, calibrate
 from vsseg_core.train.loop import data_description, machine_description
+from vsseg_core.train.memory import keep_freed_memory
 from vsseg_core.train.propagation import FrameCache, PropagationConfig, train_propagation
 
 NAME = "train-propagation"
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     calibration_frames = FrameCache(CityscapesDataset(val_data, val_split), bundle.input_size,
                                     min_length=2)
     model = load_model(bundle)
+    keep_freed_memory()
     propagation, record = train_propagation(model, config, progress=not args.quiet)
     print(f"trained the fusion head: {config.iterations} iterations in "
           f"{record['training_seconds']:.0f} s, final loss {record['final_loss']:.3f}")

@@ -151,14 +151,25 @@ class PSPNet(nn.Module):
         return self.classify(self.forward_high(low), low)
 
     def forward_train(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits and auxiliary logits (from layer3; None without the aux head), both (N, classes, H, W)."""
+        """Logits (N, classes, H, W) and auxiliary logits from layer3 at the low-level stride,
+        (N, classes, H/4, W/4); None without the aux head.
+
+        The auxiliary loss is a regulariser, so it is scored on the stride-4 grid (labels
+        subsampled, see ``aux_labels``): at full resolution its softmax and upsampling cost a
+        fifth of a CPU training step."""
         low = self.forward_low(image)
         mid, deep = self._high(low)
         aux = None
         if self.aux is not None:
-            aux = F.interpolate(self.aux(mid), size=self.config.input_size, mode="bilinear",
+            aux = F.interpolate(self.aux(mid), size=low.shape[-2:], mode="bilinear",
                                 align_corners=False)
         return self.classify(deep, low), aux
+
+    @staticmethod
+    def aux_labels(labels: torch.Tensor) -> torch.Tensor:
+        """(N, H, W) labels -> (N, H/4, W/4): the label nearest the centre of each 4x4 cell,
+        the targets of the auxiliary logits of ``forward_train``."""
+        return labels[:, 2::4, 2::4]
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """Weights without the training-only auxiliary head."""

@@ -71,14 +71,15 @@ def machine_description(device: torch.device) -> str:
 
 @torch.no_grad()
 def evaluate(model: PSPNet, dataset: CityscapesDataset, device: torch.device,
-             limit: int | None = None) -> ConfusionMatrix:
+             limit: int | None = None, progress: bool = True) -> ConfusionMatrix:
     """mIoU of ``model`` on the labelled frames of ``dataset``, with the same pre- and
     post-processing every runtime backend uses."""
     model.eval()
     preprocess = Preprocessor(model.config.input_size)
     confusion = ConfusionMatrix()
     frames = labelled_frames(dataset)[:limit]
-    for record in tqdm(frames, desc="validation", unit="frame", mininterval=2.0, leave=False):
+    for record in tqdm(frames, desc="validation", unit="frame", mininterval=2.0, leave=False,
+                       disable=not progress):
         gt = record.load_labels()
         assert gt is not None
         image, geometry = preprocess(record.load_image())
@@ -142,11 +143,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     for iteration, (images, labels) in zip(range(start, end), stream):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(config, iteration)
-        logits, aux = model.forward_train(images.to(device))
-        loss = F.cross_entropy(logits, labels.to(device), weight=weights, ignore_index=IGNORE_ID)
-        if aux is not None:
-            loss = loss + config.aux_weight * F.cross_entropy(aux, labels.to(device), weight=weights,
-                                                              ignore_index=IGNORE_ID)
+        loss = segmentation_loss(model, images.to(device), labels.to(device), weights, config.aux_weight)
         if not torch.isfinite(loss):
             raise VssegError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
         optimizer.zero_grad(set_to_none=True)
@@ -172,7 +169,7 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         "data": data_description(config.data),
     }
     if val is not None:
-        confusion = evaluate(model, val, device)
+        confusion = evaluate(model, val, device, progress=progress)
         provenance["val"] = {
             "data": data_description(config.val_data), "split": config.val_split,
             "miou": confusion.miou(),
@@ -180,6 +177,19 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         }
     model.eval()
     return model, provenance
+
+
+def segmentation_loss(model: PSPNet, images: torch.Tensor, labels: torch.Tensor,
+                      weights: torch.Tensor | None, aux_weight: float) -> torch.Tensor:
+    """The training loss of images (N, 3, H, W) float RGB 0..255 and labels (N, H, W) int64:
+    class-weighted (``weights`` (classes,) or None) cross-entropy of the logits, ignoring 255,
+    plus ``aux_weight`` times that of the auxiliary logits on the stride-4 grid."""
+    logits, aux = model.forward_train(images)
+    loss = F.cross_entropy(logits, labels, weight=weights, ignore_index=IGNORE_ID)
+    if aux is not None:
+        loss = loss + aux_weight * F.cross_entropy(aux, model.aux_labels(labels), weight=weights,
+                                                   ignore_index=IGNORE_ID)
+    return loss
 
 
 def _save(path: Path, model: PSPNet, optimizer: torch.optim.Optimizer, config: TrainConfig,
