@@ -5,9 +5,10 @@ logits of a batch of 8 at 256x512 are 80 MB, and their gradients as much again).
 blocks above its mmap threshold with fresh ``mmap`` calls and unmaps them on free, so every
 iteration page-faults tens of megabytes in again. Telling malloc never to use ``mmap`` and never
 to trim its heap keeps those pages mapped. On the 2-core build machine this took a training step
-of the shipped architecture from about 1.5 s to 1.2 s (docs/benchmarks.md). The weights do not
-change. The cost: the process keeps its peak memory until it exits, which a training run does
-anyway. Process-wide, so the training commands call it, not the library functions.
+of the shipped architecture from 1.34 s to 1.13 s (``benchmarks/train_step_bench.py``,
+docs/benchmarks.md). The weights do not change. The cost: the process keeps its peak memory
+until it exits, which a training run does anyway. Process-wide, so the training commands call
+it, not the library functions.
 """
 
 from __future__ import annotations
