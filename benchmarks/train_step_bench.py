@@ -23,7 +23,7 @@ import json, sys, time
 import torch
 from vsseg_core.bundle import Bundle
 from vsseg_core.model.pspnet import PSPNet
-from vsseg_core.train.loop import segmentation_loss
+from vsseg_core.train.loop import TrainConfig, segmentation_loss
 from vsseg_core.train.memory import keep_freed_memory
 
 keep, steps = sys.argv[1] == "keep", int(sys.argv[2])
@@ -34,9 +34,10 @@ model = PSPNet(arch).train()
 optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 images = torch.rand(8, 3, *arch.input_size) * 255
 labels = torch.randint(0, arch.num_classes, (8, *arch.input_size))
+aux_weight = TrainConfig(data="").aux_weight  # what vsseg train uses by default
 
 def step():
-    loss = segmentation_loss(model, images, labels, None, aux_weight=0.4)
+    loss = segmentation_loss(model, images, labels, None, aux_weight)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -13,12 +13,13 @@ pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
                                 reason="keep_freed_memory() only changes glibc's malloc")
 
 _RSS_AFTER_FREE = """
+import resource
 import sys
 from pathlib import Path
 from vsseg_core.train.memory import keep_freed_memory
 
 def rss_mb():
-    return int(Path('/proc/self/statm').read_text().split()[1]) * 4096 / 2**20
+    return int(Path('/proc/self/statm').read_text().split()[1]) * resource.getpagesize() / 2**20
 
 if sys.argv[1] == 'keep':
     assert keep_freed_memory()
