@@ -16,7 +16,7 @@ from vsseg_core.model.pspnet import ModelConfig
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import generate
 from vsseg_core.train.data import Augment, make_sample
-from vsseg_core.train.loop import TrainConfig, learning_rate, train
+from vsseg_core.train.loop import CHECKPOINT, TrainConfig, learning_rate, train
 
 TINY_MODEL = ModelConfig(width=0.25, head_channels=32, input_size=(64, 128), output_stride=8)
 
@@ -88,6 +88,17 @@ def test_existing_run_and_bad_resume_are_refused(tiny_data: Path, tmp_path: Path
         train(_config(tiny_data, iterations=2), tmp_path / "run", progress=False)
     with pytest.raises(VssegError, match="other options"):
         train(_config(tiny_data, iterations=3), tmp_path / "run", resume=True, progress=False)
+
+
+def test_resume_refuses_a_checkpoint_trained_with_another_loss(tiny_data: Path, tmp_path: Path) -> None:
+    config = _config(tiny_data, iterations=2)
+    train(config, tmp_path / "run", stop_after=1, progress=False)
+    path = tmp_path / "run" / CHECKPOINT
+    state = torch.load(path, weights_only=False)
+    del state["loss_version"]  # as written before the auxiliary loss moved to the stride-4 grid
+    torch.save(state, path)
+    with pytest.raises(VssegError, match="training loss differs.*another --out"):
+        train(config, tmp_path / "run", resume=True, progress=False)
 
 
 def test_poly_schedule_with_warmup() -> None:

@@ -24,6 +24,10 @@ from vsseg_core.runtime.processing import Preprocessor, postprocess
 from vsseg_core.train.data import TrainBatches, class_weights, iterate_batches, labelled_frames
 
 CHECKPOINT = "checkpoint.pt"
+# What the loss of a checkpointed run means. Raise it whenever the objective changes, so --resume
+# never continues a run under a different loss. 2: auxiliary loss on the stride-4 grid
+# (checkpoints without the key scored it at full resolution).
+LOSS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,11 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         if not ckpt_path.is_file():
             raise VssegError(f"--resume: {ckpt_path} does not exist; start without --resume")
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state.get("loss_version", 1) != LOSS_VERSION:
+            raise VssegError(f"--resume: {ckpt_path} was written by a vsseg whose training loss "
+                             f"differs from this one's (loss version {state.get('loss_version', 1)}, "
+                             f"now {LOSS_VERSION}); continuing would change the objective mid-run. "
+                             "Start a new run with another --out")
         if state["config"] != asdict(config):
             raise VssegError(f"--resume: {ckpt_path} was written with other options; use the same "
                              "options or a new --out")
@@ -197,7 +206,7 @@ def _save(path: Path, model: PSPNet, optimizer: torch.optim.Optimizer, config: T
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "config": asdict(config), "iteration": iteration, "seconds": seconds,
-                "torch_rng": torch.get_rng_state()}, tmp)
+                "loss_version": LOSS_VERSION, "torch_rng": torch.get_rng_state()}, tmp)
     tmp.replace(path)
 
 
