@@ -79,7 +79,9 @@ SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("publish_overlay", "bool", "publish semantic_overlay (computed only when "
                   "subscribed)", live=True),
     ParameterSpec("compressed_input", "bool", "subscribe image/compressed instead of image"),
-    ParameterSpec("input_reliability", "string", "input QoS reliability", choices=RELIABILITY),
+    ParameterSpec("input_reliability", "string", "input QoS reliability (raw frames over 512 KiB "
+                  "need config/fastdds_large_frames.xml, above all with best_effort)",
+                  choices=RELIABILITY),
     ParameterSpec("input_depth", "integer", "input QoS depth (frames)", low=1, high=100),
     ParameterSpec("output_reliability", "string", "output QoS reliability", choices=RELIABILITY),
     ParameterSpec("output_depth", "integer", "output QoS depth (messages)", low=1, high=100),

@@ -3,13 +3,18 @@
 latency (image published -> mask received) is split into transport, conversion, segmentation
 (vsseg_core: pre/post-processing and the network) and publish.
 
-example (the numbers in docs/benchmarks.md):
+Both processes load the Fast DDS profile named by FASTRTPS_DEFAULT_PROFILES_FILE, if set.
+
+examples (the numbers in docs/benchmarks.md):
   vsseg bench-node --size 1024x2048 --rate 5 --frames 100 --json out/bench_node.json
+  FASTRTPS_DEFAULT_PROFILES_FILE=config/fastdds_large_frames.xml \
+      vsseg bench-node --size 1024x2048 --rate 5 --frames 100 --json out/bench_node_shm.json
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +46,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default="reliable",
                         help="QoS of the image topic on both sides (default %(default)s: "
                              "best-effort 1024x2048 frames are lost in fragments with the default "
-                             "Fast DDS settings, see docs/benchmarks.md)")
+                             "Fast DDS settings; config/fastdds_large_frames.xml fixes that, see "
+                             "docs/benchmarks.md)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+
+
+def dds_profile() -> str | None:
+    """The Fast DDS XML profile this bench and the node load (FASTRTPS_DEFAULT_PROFILES_FILE),
+    None for Fast DDS's defaults."""
+    return os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,10 +107,12 @@ def run(args: argparse.Namespace) -> int:
         "propagated_p99_over_p50": (float(np.percentile(propagated, 99) / np.percentile(propagated, 50))
                                     if propagated else None),
         "policy": measured[0].info.policy, "backend": f"{measured[0].info.backend} {measured[0].info.precision}",
+        "dds_profile": dds_profile(),
         "machine": describe_machine(),
     }
     print(f"{result['frames_answered']}/{args.frames} frames answered at {args.rate:g} Hz, "
           f"{height}x{width} rgb8, {result['policy']}, {result['backend']}")
+    print(f"Fast DDS: {result['dds_profile'] or 'default settings (FASTRTPS_DEFAULT_PROFILES_FILE unset)'}")
     print(f"{'part':<14} {'mean':>8} {'p50':>8} {'p95':>8} {'p99':>8}   (ms)")
     for name, stats in result["latency_ms"].items():
         print(f"{name:<14} {stats['mean']:>8.1f} {stats['p50']:>8.1f} {stats['p95']:>8.1f} {stats['p99']:>8.1f}")
