@@ -1,6 +1,6 @@
 """config/fastdds_large_frames.xml: Fast DDS loads it without complaint, and with it
-full-resolution frames reach vsseg_node over best-effort QoS (with Fast DDS's defaults none
-does: docs/benchmarks.md)."""
+full-resolution frames reach vsseg_node over best-effort QoS (with Fast DDS's defaults most are
+lost: 3 of 10 answered here, 28 of 100 in docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,9 @@ def test_full_resolution_frames_arrive_best_effort_with_the_profile(tmp_path: Pa
                                                                     monkeypatch) -> None:
     for name, value in _environment(PROFILE).items():
         monkeypatch.setenv(name, value)  # for the bench process and the node it starts
-    result = run_cli("bench-node", "--size", "1024x2048", "--rate", "5", "--frames", "10",
+    # 2 Hz leaves a slow machine time to answer each frame before the next (the node keeps only
+    # the latest), so every loss counted here is a frame DDS did not deliver
+    result = run_cli("bench-node", "--size", "1024x2048", "--rate", "2", "--frames", "10",
                      "--input-reliability", "best_effort", "--json", tmp_path / "bench.json")
     assert result.returncode == 0, result.stdout + result.stderr
     bench = json.loads((tmp_path / "bench.json").read_text())
