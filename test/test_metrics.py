@@ -74,6 +74,16 @@ def test_class_only_predicted_has_iou_zero() -> None:
     assert scored(pred, GT, num_classes=5).iou()[4] == 0.0
 
 
+def test_predicted_without_ground_truth_counts_only_classes_the_labels_lack() -> None:
+    pred = PRED.copy()
+    pred[0, 0] = pred[1, 1] = 4  # class 4: absent from GT, predicted twice
+    gt = GT.copy()
+    gt[1, 1] = IGNORE_ID  # not evaluated: its prediction counts for nothing
+    counts = scored(pred, gt, num_classes=5).predicted_without_ground_truth()
+    np.testing.assert_array_equal(counts, [0, 0, 0, 0, 1])  # classes 0-2 are in GT; 3 never predicted
+    assert counts.dtype == np.int64
+
+
 def test_empty_matrix_gives_nan_without_warnings() -> None:
     confusion = ConfusionMatrix()
     confusion.update(np.zeros((2, 2), np.uint8), np.full((2, 2), IGNORE_ID, np.uint8))

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vsseg_core.labels import colorize
+from vsseg_core.labels import CLASS_NAMES, IGNORE_ID, colorize, label_ids_to_train_ids
 from vsseg_core.temporal.video import STAGES
 
 SUMMARY_KEYS = {"frames", "backend", "device", "precision", "latency_ms", "miou", "per_class_iou"}
@@ -90,6 +90,32 @@ def test_cityscapes_layout_with_labels(cli, tiny_bundle: Path, tmp_path: Path) -
     assert summary["backend"] == "onnxruntime" and summary["frames"] == 3
     assert isinstance(summary["miou"], float) and 0.0 <= summary["miou"] <= 1.0
     assert "mIoU: " in result.stdout and "n/a" not in result.stdout
+
+
+def test_classes_predicted_but_absent_from_the_labels_are_named(cli, tiny_bundle: Path,
+                                                                 tmp_path: Path) -> None:
+    data, out = tmp_path / "synth", tmp_path / "out"
+    made = cli("synth", "--out", data, "--sequences", "1", "--frames", "3", "--size", "64x128",
+               "--quiet")
+    assert made.returncode == 0, made.stderr
+    road = 7  # labelId of trainId 0: labels that know only road, so the model's other classes
+    for path in (data / "gtFine_sequence").rglob("*_labelIds.png"):  # have no ground truth
+        label_ids = _read(path)
+        label_ids[label_ids_to_train_ids(label_ids) != IGNORE_ID] = road
+        cv2.imwrite(str(path), label_ids)
+    result = cli("segment", "--model", tiny_bundle, "--input", data, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    gt = np.stack([label_ids_to_train_ids(_read(path)) for path in
+                   sorted((data / "gtFine_sequence").rglob("*_labelIds.png"))])
+    pred = np.stack([_read(path) for path in sorted(out.glob("*_labelTrainIds.png"))])
+    evaluated = pred[gt != IGNORE_ID]
+    expected = {name: int((evaluated == index).sum()) for index, name in enumerate(CLASS_NAMES)
+                if index != 0 and (evaluated == index).any()}
+    assert expected, "the random model was expected to predict more than road"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["predicted_without_ground_truth_px"] == expected
+    assert f"{len(expected)} of them are not in these labels" in result.stdout
+    assert all(f"{name} {count} px" in result.stdout for name, count in expected.items())
 
 
 def test_missing_input(cli, tiny_bundle: Path, tmp_path: Path) -> None:

@@ -106,6 +106,14 @@ class ConfusionMatrix:
         np.divide(tp, denominator, out=scores, where=denominator > 0)
         return scores
 
+    def predicted_without_ground_truth(self) -> np.ndarray:
+        """Per class, (num_classes,) int64: evaluated pixels predicted as a class that the ground
+        truth never contains (0 for every class the ground truth has). Such a class scores IoU 0
+        however few its pixels, which moves the mIoU of small samples (one sequence) a lot."""
+        in_ground_truth = self._matrix.sum(axis=1) > 0
+        predicted = self._matrix[:, : self._num_classes].sum(axis=0)
+        return np.where(in_ground_truth, 0, predicted)
+
     def miou(self) -> float:
         """Mean IoU over classes with a defined IoU, in [0, 1]; NaN if there is none."""
         scores = self.iou()

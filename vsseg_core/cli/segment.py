@@ -90,7 +90,10 @@ def _summary(segmenter: VideoSegmenter, timings: list[dict[str, float]], keyfram
             "latency_ms": latency,
             "miou": None if np.isnan(miou) else miou, "labelled_frames": labelled,
             "per_class_iou": {name: None if np.isnan(v) or not labelled else float(v)
-                              for name, v in zip(CLASS_NAMES, iou)}}
+                              for name, v in zip(CLASS_NAMES, iou)},
+            "predicted_without_ground_truth_px": {
+                name: int(count) for name, count in
+                zip(CLASS_NAMES, scores.predicted_without_ground_truth()) if count}}
 
 
 def _table(summary: dict) -> str:
@@ -104,8 +107,14 @@ def _table(summary: dict) -> str:
     if summary["miou"] is None:
         lines.append("mIoU: n/a (no labels)")
     else:
+        scored = sum(v is not None for v in summary["per_class_iou"].values())
         lines.append(f"mIoU: {summary['miou'] * 100:.2f}% over {summary['labelled_frames']} "
-                     "labelled frames")
+                     f"labelled frames and {scored} classes")
+        absent = summary["predicted_without_ground_truth_px"]
+        if absent:
+            lines.append(f"  {len(absent)} of them are not in these labels, only predicted, so they "
+                         "score IoU 0 (Cityscapes convention): "
+                         + ", ".join(f"{name} {count} px" for name, count in absent.items()))
     return "\n".join(lines)
 
 
