@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsseg_core.bundle import MANIFEST, WEIGHTS, Bundle, BundleError
+from vsseg_core.bundle import DEFAULT_BUNDLE, MANIFEST, WEIGHTS, Bundle, BundleError
 from vsseg_core.errors import VssegError
 from vsseg_core.runtime.base import Backend, BackendError
 from vsseg_core.runtime.factory import BACKENDS, create_backend
@@ -133,6 +134,39 @@ def test_missing_bundle_pieces_name_the_file(tiny_bundle: Path, tmp_path: Path) 
     (copy / MANIFEST).unlink()
     with pytest.raises(BundleError, match=r"model\.json is missing"):
         Bundle.load(copy)
+
+
+def _edit_manifest(bundle: Path, edit) -> None:
+    meta = json.loads((bundle / MANIFEST).read_text())
+    (bundle / MANIFEST).write_text(json.dumps(edit(meta)))
+
+
+@pytest.mark.parametrize("edit, named", [
+    (lambda meta: [1, 2], "'list' object"),
+    (lambda meta: {**meta, "graphs": [1]}, "'list' object"),
+    (lambda meta: {k: v for k, v in meta.items() if k != "sha256"}, "no 'sha256' entry"),
+])
+def test_a_manifest_of_the_wrong_shape_is_a_clear_error(tiny_bundle: Path, tmp_path: Path, edit,
+                                                         named: str) -> None:
+    copy = _copy(tiny_bundle, tmp_path)
+    _edit_manifest(copy, edit)
+    with pytest.raises(BundleError, match=f"not a valid bundle manifest \\({named}.*vsseg export"):
+        Bundle.load(copy)
+
+
+@pytest.mark.parametrize("temporal, named", [({}, "no 'flow_scale' entry"),
+                                             ({"default_threshold": "x"}, "default_threshold is 'x'"),
+                                             ({"cut_deviation": float("nan")}, "cut_deviation is nan"),
+                                             ([], "is list")])
+def test_a_bad_temporal_block_is_refused_when_the_bundle_loads(tmp_path: Path, temporal,
+                                                                named: str) -> None:
+    copy = Path(shutil.copytree(DEFAULT_BUNDLE, tmp_path / "default"))
+    assert Bundle.load(copy, verify=False).temporal is not None
+    _edit_manifest(copy, lambda meta: {
+        **meta, "temporal": {**meta["temporal"], **temporal} if temporal else temporal})
+    with pytest.raises(BundleError, match="not a valid bundle manifest") as raised:
+        Bundle.load(copy, verify=False)
+    assert named in str(raised.value)
 
 
 def test_modified_graph_fails_the_checksum(tiny_bundle: Path, tmp_path: Path) -> None:

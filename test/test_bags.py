@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -150,3 +151,20 @@ def test_bad_bags_give_clear_errors(cli, bag: Path, tmp_path: Path) -> None:
     assert str(broken) in result.stderr
     for result in (missing, absent, exists):
         assert "Traceback" not in result.stderr
+
+
+def test_evaluating_an_unsegmented_bag_says_to_segment_it_first(cli, bag: Path) -> None:
+    result = cli("bag", "eval", "--bag", bag)  # camera images and labels, no masks
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "/semantic_mask" in result.stderr and "vsseg bag segment" in result.stderr
+
+
+def test_a_conversion_that_fails_part_way_leaves_no_bag(dataset: Path, tmp_path: Path) -> None:
+    data = Path(shutil.copytree(dataset, tmp_path / "D"))
+    frames = sorted((data / "leftImg8bit_sequence" / "val").rglob("*.png"))
+    frames[-1].write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # the last frame, after a whole sequence
+    out = tmp_path / "in"
+    result = run_cli("bag", "from-cityscapes", "--data", data, "--split", "val", "--out", out, "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert frames[-1].name in result.stderr
+    assert not out.exists()

@@ -256,3 +256,9 @@ def test_cli_export_bad_checkpoint(cli, tmp_path: Path, monkeypatch, corrupt: st
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(checkpoint) in lines[0], result.stderr
     assert not (tmp_path / "bundle").exists()
+
+
+def test_an_unsupported_opset_is_refused_before_exporting(tmp_path: Path) -> None:
+    with pytest.raises(VssegError, match=r"opset 3 is not supported; choose 11\.\.21"):
+        export_bundle(_model((64, 128)), tmp_path / "b", provenance={}, opset=3)
+    assert not (tmp_path / "b").exists()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,6 +155,27 @@ def _configure_fails(graph: Graph, *params: str) -> str:
         log = stop_node(process)
     assert "configure failed" in log and "Traceback" not in log
     return log
+
+
+def _run_node(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m vsseg_ros.node ARGS`` run to its end (it must exit by itself)."""
+    return subprocess.run([sys.executable, "-m", "vsseg_ros.node", *args], capture_output=True,
+                          text=True, timeout=DEADLINE_S, check=False)
+
+
+def test_help_prints_usage_without_starting_a_node() -> None:
+    result = _run_node("--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: vsseg_node [--autostart] [--ros-args")
+    assert "config/vsseg.yaml" in result.stdout
+
+
+def test_an_out_of_range_parameter_at_start_up_is_one_line() -> None:
+    result = _run_node("--ros-args", "-p", "interval:=0")
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("vsseg_node: error:")]
+    assert "Traceback" not in result.stderr and len(errors) == 1, result.stderr
+    assert "interval" in errors[0] and "out of range" in errors[0]
 
 
 def test_failing_configure_returns_failure_and_the_node_survives(graph: Graph, tmp_path: Path) -> None:

@@ -145,8 +145,42 @@ def test_non_empty_out_needs_overwrite(cli, tiny_bundle: Path, image_folder: Pat
     (out / "keep.txt").write_text("mine")
     args = ("segment", "--model", tiny_bundle, "--input", image_folder, "--out", out, "--quiet")
     _assert_one_line_error(cli(*args), str(out), "--overwrite")
+    assert (out / "keep.txt").read_text() == "mine"
     assert cli(*args, "--overwrite").returncode == 0
-    assert (out / "a_labelTrainIds.png").is_file() and (out / "keep.txt").read_text() == "mine"
+    assert (out / "a_labelTrainIds.png").is_file() and not (out / "keep.txt").exists()
+
+
+def test_a_failure_part_way_leaves_no_output_and_the_old_one_untouched(
+        cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path) -> None:
+    (image_folder / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")  # after a and b
+    out = tmp_path / "o"
+    args = ("segment", "--model", tiny_bundle, "--input", image_folder, "--out", out, "--quiet")
+    _assert_one_line_error(cli(*args), str(image_folder / "c.png"), "replace it or remove it")
+    assert not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    _assert_one_line_error(cli(*args, "--overwrite"), str(image_folder / "c.png"))
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "o"]  # no staging left
+
+
+@pytest.mark.parametrize("preview, problem", [("folder.png", "is a directory"),
+                                              ("images/a.png/p.png", "is a file")])
+def test_an_unusable_preview_path_is_refused_before_any_work(
+        cli, tiny_bundle: Path, image_folder: Path, tmp_path: Path, preview: str, problem: str) -> None:
+    (tmp_path / "folder.png").mkdir()
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out",
+                 tmp_path / "o", "--preview", tmp_path / preview)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert problem in result.stderr and "--preview" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_under_a_file_is_one_clear_error(cli, tiny_bundle: Path, image_folder: Path,
+                                             tmp_path: Path) -> None:
+    result = cli("segment", "--model", tiny_bundle, "--input", image_folder, "--out",
+                 image_folder / "a.png" / "out", "--quiet")
+    _assert_one_line_error(result, str(image_folder / "a.png"))
 
 
 def test_default_policy_is_adaptive_with_the_shipped_model(cli, tmp_path: Path) -> None:

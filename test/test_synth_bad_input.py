@@ -58,7 +58,7 @@ def test_unwritable_out_is_reported(cli, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     result = cli("synth", "--out", blocker / "sub" / "out", *TINY)
-    _assert_clean_failure(result, "cannot write under", 1)
+    _assert_clean_failure(result, f"{blocker} is a file, so", 1)
 
 
 def test_interruption_leaves_no_partial_dataset(tmp_path: Path) -> None:

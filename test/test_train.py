@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,8 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(data: Path, **kw) -> TrainConfig:
-    return TrainConfig(data=str(data), model=TINY_MODEL, batch_size=2, checkpoint_every=2,
-                       warmup=2, **kw)
+    return TrainConfig(data=str(data), **{"model": TINY_MODEL, "batch_size": 2,
+                                          "checkpoint_every": 2, "warmup": 2, **kw})
 
 
 def test_resume_continues_exactly(tiny_data: Path, tmp_path: Path) -> None:
@@ -86,8 +87,11 @@ def test_existing_run_and_bad_resume_are_refused(tiny_data: Path, tmp_path: Path
     train(_config(tiny_data, iterations=2), tmp_path / "run", progress=False)
     with pytest.raises(VssegError, match="exists"):
         train(_config(tiny_data, iterations=2), tmp_path / "run", progress=False)
-    with pytest.raises(VssegError, match="other options"):
+    with pytest.raises(VssegError, match=r"other options \(iterations: 2 -> 3\)"):
         train(_config(tiny_data, iterations=3), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(VssegError, match=r"other options \(model.head_channels: 32 -> 7\)"):
+        train(_config(tiny_data, iterations=2, model=replace(TINY_MODEL, head_channels=7)),
+              tmp_path / "run", resume=True, progress=False)
 
 
 def test_resume_refuses_a_checkpoint_trained_with_another_loss(tiny_data: Path, tmp_path: Path) -> None:
@@ -136,3 +140,34 @@ def test_cli_rejects_a_bad_architecture_before_reading_data(cli, tmp_path: Path,
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option, value, named", [("--lr", "nan", "--lr must be a positive number"),
+                                                  ("--seed", "-1", "--seed must be >= 0"),
+                                                  ("--head-channels", "0", "head channels 0"),
+                                                  ("--stop-after", "0", "--stop-after must be >= 1")])
+def test_cli_rejects_bad_numbers_before_writing_anything(cli, tiny_data: Path, tmp_path: Path,
+                                                         option: str, value: str, named: str) -> None:
+    result = cli("train", "--data", tiny_data, "--out", tmp_path / "run", option, value, "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert named in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_missing_data_leaves_no_run_directory(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        train(_config(tmp_path / "nope"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option", ["--out", "--export"])
+def test_an_output_that_is_a_file_is_refused_before_training(cli, tiny_data: Path, tmp_path: Path,
+                                                             option: str) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("mine")
+    outputs = {"--out": tmp_path / "run", "--export": tmp_path / "bundle", option: blocker}
+    result = cli("train", "--data", tiny_data, "--iterations", "1", "--quiet",
+                 *(str(a) for pair in outputs.items() for a in pair))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert str(blocker) in result.stderr and "not a directory" in result.stderr
+    assert not (tmp_path / "run" / CHECKPOINT).exists() and blocker.read_text() == "mine"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from vsseg_core.errors import VssegError
 from vsseg_core.model.pspnet import ModelConfig
 
 BUNDLE_FORMAT = "vsseg-bundle/1"
+TEMPORAL_NUMBERS = ("flow_scale", "max_interval", "default_threshold", "cut_deviation")
+"""Positive numbers model.json "temporal" holds whenever the bundle has the prop graph."""
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 PROPAGATION_WEIGHTS = "propagation.pt"
@@ -100,7 +103,8 @@ class Bundle:
         root = Path(root) if root is not None else DEFAULT_BUNDLE
         manifest = root / MANIFEST
         if not root.is_dir():
-            raise BundleError(f"model bundle {root} does not exist; pass the directory written by "
+            problem = "is a file, not a directory" if root.exists() else "does not exist"
+            raise BundleError(f"model bundle {root} {problem}; pass the directory written by "
                               "`vsseg export` (or omit the option to use the shipped model)")
         if not manifest.is_file():
             raise BundleError(f"{manifest} is missing: {root} is not a vsseg bundle; "
@@ -113,10 +117,13 @@ class Bundle:
             config = ModelConfig.from_json(meta["architecture"])
             graphs = {n: GraphSpec.from_json(n, g) for n, g in meta["graphs"].items()}
             files = dict(meta["sha256"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if "prop" in graphs:
+                _check_temporal(meta["temporal"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, BundleError):
                 raise
-            raise BundleError(f"{manifest} is not a valid bundle manifest ({exc}); "
+            problem = f"no {exc} entry" if isinstance(exc, KeyError) else str(exc)
+            raise BundleError(f"{manifest} is not a valid bundle manifest ({problem}); "
                               "re-create the bundle with `vsseg export`") from exc
         for file, expected in files.items():
             path = root / file
@@ -130,3 +137,14 @@ class Bundle:
                 raise BundleError(f"{manifest}: graph {spec.name!r} file {spec.file} has no sha256; "
                                   "re-create the bundle with `vsseg export`")
         return cls(root, meta, config, graphs)
+
+
+def _check_temporal(temporal: dict) -> None:
+    """Raise ValueError unless ``temporal`` holds every TEMPORAL_NUMBERS entry as a finite
+    positive number (KeyError names a missing one)."""
+    if not isinstance(temporal, dict):
+        raise ValueError(f'"temporal" is {type(temporal).__name__}, not an object')
+    for key in TEMPORAL_NUMBERS:
+        value = temporal[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ValueError(f'"temporal" {key} is {value!r}, not a positive number')

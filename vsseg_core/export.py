@@ -30,7 +30,7 @@ from vsseg_core.bundle import (
     sha256_file,
 )
 from vsseg_core.data.cityscapes import CityscapesDataset
-from vsseg_core.errors import VssegError
+from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
@@ -38,6 +38,9 @@ from vsseg_core.runtime.processing import Preprocessor
 from vsseg_core.staging import staged_directory
 
 OPSET = 17
+OPSETS = range(11, 22)
+"""Opsets whose export passes the parity check (checked with torch 2.13; 9 and 10 resize
+differently, and the check refuses them)."""
 MAX_LOGIT_DIFF = 1e-3
 MIN_ARGMAX_AGREEMENT = 0.999
 
@@ -177,6 +180,9 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
     """
     if (propagation is None) != (temporal is None):
         raise ValueError("propagation and temporal go together: pass both or neither")
+    if opset not in OPSETS:
+        raise ConfigError(f"ONNX opset {opset} is not supported; choose {OPSETS.start}.."
+                          f"{OPSETS.stop - 1} (default {OPSET})")
     model = model.cpu().eval()
     if propagation is not None:
         propagation = propagation.cpu().eval()

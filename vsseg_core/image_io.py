@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vsseg_core.staging import OutputError
+from vsseg_core.staging import OutputError, replacing_file
 
 
 def write_png(path: str | Path, pixels: np.ndarray) -> None:
@@ -16,7 +16,11 @@ def write_png(path: str | Path, pixels: np.ndarray) -> None:
     Raises OutputError naming the file when it cannot be written.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder of {path}: {exc.strerror or exc}; "
+                          "choose a writable path") from exc
     data = pixels[..., ::-1] if pixels.ndim == 3 else pixels
     if not cv2.imwrite(str(path), np.ascontiguousarray(data)):
         raise OutputError(f"could not write {path}; check free space and permissions")
@@ -27,6 +31,5 @@ def write_png_atomic(path: str | Path, pixels: np.ndarray) -> None:
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"{path}: pictures are written as .png files")
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    write_png(tmp, pixels)
-    tmp.replace(path)
+    with replacing_file(path) as tmp:
+        write_png(tmp, pixels)

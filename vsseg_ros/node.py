@@ -357,11 +357,22 @@ class SegmentationNode(LifecycleNode):
         self._diagnostics_pub.publish(array)
 
 
+USAGE = """\
+usage: vsseg_node [--autostart] [--ros-args -p name:=value ... | --params-file config/vsseg.yaml]
+
+Lifecycle node: segments the camera images on `image` into semantic_mask, ~/info and more.
+  --autostart  configure and activate at once (default: wait for lifecycle transitions)
+Parameters, their defaults and ranges: config/vsseg.yaml."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console script: ``vsseg_node [--autostart] [--ros-args ...]``; --autostart configures
-    and activates. SIGINT/SIGTERM stop the spin loop within 0.1 s; the node then stops its
-    worker and releases the model before exiting with 0."""
+    and activates, -h/--help prints USAGE. SIGINT/SIGTERM stop the spin loop within 0.1 s; the
+    node then stops its worker and releases the model before exiting with 0."""
     argv = list(sys.argv if argv is None else argv)
+    if {"-h", "--help"} & set(argv[1:]):
+        print(USAGE)
+        return 0
     autostart = "--autostart" in argv
     argv = [a for a in argv if a != "--autostart"]
     stop = threading.Event()
@@ -370,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         node = SegmentationNode()
-    except (VssegError, rclpy.exceptions.InvalidParameterTypeException) as exc:
+    except (VssegError, rclpy.exceptions.InvalidParameterTypeException,
+            rclpy.exceptions.InvalidParameterValueException) as exc:
         print(f"vsseg_node: error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 1

@@ -54,7 +54,8 @@ def _camera_info(record: FrameRecord, root: Path, split: str, stamp: int, size: 
 def dataset_to_bag(data: str | Path, split: str, out: str | Path, *, storage: str = "sqlite3",
                    topic: str = DEFAULT_TOPIC, encoding: str = "rgb8", rate: float = 17.0,
                    with_labels: bool = False, progress: bool = True) -> dict:
-    """Write every sequence of ``data``/``split`` into the bag ``out``; returns counts."""
+    """Write every sequence of ``data``/``split`` into the bag ``out``; returns counts. A
+    conversion that fails or is interrupted leaves no bag."""
     check_new_bag(out)
     if encoding not in ("rgb8", "bgr8"):
         raise ConfigError(f"--encoding {encoding!r}: use rgb8 or bgr8")
@@ -64,7 +65,7 @@ def dataset_to_bag(data: str | Path, split: str, out: str | Path, *, storage: st
     store = typestore()
     period_ns = int(round(1e9 / rate))
     counts = {"frames": 0, "labels": 0, "camera_info": 0, "sequences": len(dataset.sequences)}
-    with open_writer(out, storage) as writer, tqdm(total=len(dataset), unit="frame",
+    with open_writer(out, storage, keep_partial=False) as writer, tqdm(total=len(dataset), unit="frame",
                                                    desc="bag from-cityscapes", disable=not progress) as bar:
         images = writer.add_connection(topic, IMAGE, typestore=store)
         labels = writer.add_connection(label_topic(topic), IMAGE, typestore=store) if with_labels else None

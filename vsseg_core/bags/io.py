@@ -3,6 +3,7 @@ writer that stays readable when interrupted."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,9 +44,11 @@ def check_new_bag(path: str | Path) -> None:
 
 
 @contextmanager
-def open_writer(path: str | Path, storage: str = "sqlite3") -> Iterator[Writer]:
+def open_writer(path: str | Path, storage: str = "sqlite3", *,
+                keep_partial: bool = True) -> Iterator[Writer]:
     """A rosbag2 writer that is closed (index and metadata written) whatever happens inside,
-    Ctrl-C included, so everything written so far stays readable."""
+    Ctrl-C included, so everything written so far stays readable. With ``keep_partial`` False
+    (a conversion that is simply run again) an error or Ctrl-C removes the bag instead."""
     path = Path(path)
     if storage not in STORAGES:
         raise BagError(f"storage {storage!r} is not one of {', '.join(STORAGES)}")
@@ -57,8 +60,12 @@ def open_writer(path: str | Path, storage: str = "sqlite3") -> Iterator[Writer]:
         raise BagError(f"cannot create bag {path} ({exc}); choose a writable path") from exc
     try:
         yield writer
-    finally:
+    except BaseException:
         writer.close()
+        if not keep_partial:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    writer.close()
 
 
 def topics(reader: Reader) -> dict[str, str]:

@@ -11,6 +11,7 @@ from vsseg_core.errors import ConfigError
 from vsseg_core.runtime.base import DEVICES, Backend
 from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS, choose_backend, create_backend
+from vsseg_core.staging import OutputError, check_output_file
 from vsseg_core.synth.config import parse_size
 from vsseg_core.temporal.policy import parse_policy
 
@@ -23,11 +24,21 @@ def size_arg(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def output_file_arg(text: str) -> Path:
+    """A path for a file this command writes, checked before any work (argparse type): not a
+    directory, and under a writable directory (``staging.check_output_file``)."""
+    try:
+        check_output_file(text)
+    except OutputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return Path(text)
+
+
 def png_arg(text: str) -> Path:
     """A path for a picture this command writes; it must end in .png (argparse type)."""
     if Path(text).suffix.lower() != ".png":
         raise argparse.ArgumentTypeError(f"{text}: must end in .png")
-    return Path(text)
+    return output_file_arg(text)
 
 
 def policy_arg(text: str) -> str:

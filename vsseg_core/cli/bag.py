@@ -18,9 +18,10 @@ from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
 from vsseg_core.bags.evaluate import evaluate_bag
-from vsseg_core.bags.io import STORAGES, open_reader, topics
-from vsseg_core.bags.segment import segment_bag
-from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
+from vsseg_core.bags.io import STORAGES, BagError, open_reader, topics
+from vsseg_core.bags.segment import MASK_TOPIC, segment_bag
+from vsseg_core.cli.args import (add_backend_arguments, load_bundle, open_backend, output_file_arg,
+                                 policy_arg)
 from vsseg_core.cli.evaluate import write_json
 from vsseg_core.temporal.report import policy_table
 from vsseg_core.temporal.video import VideoSegmenter
@@ -33,7 +34,10 @@ HELP = "rosbag2 tools: dataset to bag, offline bag segmentation, evaluation from
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True,
                                 parser_class=type(parser))
-    convert = sub.add_parser("from-cityscapes", help="Cityscapes-layout sequences -> bag")
+    convert = sub.add_parser("from-cityscapes", help="Cityscapes-layout sequences -> bag",
+                             description="Write a dataset's sequences (`vsseg synth` output or "
+                                         "Cityscapes layout) as a rosbag2 of Image messages, "
+                                         "one stamp per frame at --rate.")
     convert.add_argument("--data", required=True, type=Path, help="Cityscapes-layout root")
     convert.add_argument("--split", default="train", help="split (default %(default)s)")
     convert.add_argument("--out", required=True, type=Path, metavar="BAG", help="new bag directory")
@@ -45,8 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="also write ground truth (mono8 trainIds) on <namespace>/labels")
     convert.set_defaults(bag_run=_from_cityscapes)
 
-    segment = sub.add_parser("segment", help="segment a bag's images into a new bag")
-    segment.add_argument("--in", dest="in_bag", required=True, type=Path, metavar="BAG")
+    segment = sub.add_parser("segment", help="segment a bag's images into a new bag",
+                             description="Segment a bag's images offline (no ROS 2 needed) into a "
+                                         "new bag with the node's outputs (masks, confidence, "
+                                         "SegmentationInfo, diagnostics); other topics are copied.")
+    segment.add_argument("--in", dest="in_bag", required=True, type=Path, metavar="BAG",
+                         help="bag with images on --topic")
     segment.add_argument("--out", required=True, type=Path, metavar="BAG2", help="new bag directory")
     segment.add_argument("--model", type=Path, metavar="BUNDLE", help="default: the shipped model")
     segment.add_argument("--policy", type=policy_arg, default="adaptive", help="default %(default)s")
@@ -56,12 +64,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     segment.add_argument("--no-images", action="store_true", help="do not copy the input images")
     segment.set_defaults(bag_run=_segment)
 
-    evaluate = sub.add_parser("eval", help="score a segmented bag (same JSON as `vsseg eval`)")
-    evaluate.add_argument("--bag", required=True, type=Path, metavar="BAG2")
-    evaluate.add_argument("--topic", default=DEFAULT_TOPIC, help="input image topic, for TC")
+    evaluate = sub.add_parser("eval", help="score a segmented bag (same JSON as `vsseg eval`)",
+                              description="Score a segmented bag (from `vsseg bag segment` or "
+                                          "`vsseg bag replay`): mIoU against the ground truth, "
+                                          "TC, keyframe ratio, latency.")
+    evaluate.add_argument("--bag", required=True, type=Path, metavar="BAG2",
+                          help=f"segmented bag (with {MASK_TOPIC})")
+    evaluate.add_argument("--topic", default=DEFAULT_TOPIC,
+                          help="input image topic, for TC (default %(default)s)")
     evaluate.add_argument("--gt-topic", help="ground-truth topic (default: <namespace>/labels "
                                              "when the bag has it)")
-    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the record as JSON")
+    evaluate.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the record as JSON")
     evaluate.set_defaults(bag_run=_evaluate)
     for child in (convert, segment, evaluate):
         child.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -104,11 +117,16 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    with open_reader(args.bag) as reader:
+        available = topics(reader)
+    if MASK_TOPIC not in available:
+        raise BagError(f"bag {args.bag} has no {MASK_TOPIC}: segment it first with `vsseg bag "
+                       f"segment --in {args.bag} --out BAG2` (or `vsseg bag replay`, through the "
+                       f"node) and evaluate BAG2")
     gt_topic = args.gt_topic
     if gt_topic is None:
-        with open_reader(args.bag) as reader:
-            candidate = label_topic(args.topic)
-            gt_topic = candidate if candidate in topics(reader) else None
+        candidate = label_topic(args.topic)
+        gt_topic = candidate if candidate in available else None
     record = evaluate_bag(args.bag, image_topic=args.topic, gt_topic=gt_topic)
     print(policy_table([record]))
     print(f"{record['frames']} frames, {record['labelled_frames']} with ground truth "

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC
-from vsseg_core.cli.args import load_bundle
+from vsseg_core.cli.args import load_bundle, output_file_arg
 from vsseg_core.cli.evaluate import write_json
 from vsseg_core.errors import ConfigError
 from vsseg_core.runtime.calibration import compare_backends, record_graph_inputs, sample_clips
@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frames for --check (default %(default)s)")
     parser.add_argument("--min-agreement", type=float, default=0.99,
                         help="--check fails (exit 1) below this argmax agreement (default %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the report as JSON")
+    parser.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the report as JSON")
     parser.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
 
 

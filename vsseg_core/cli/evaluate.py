@@ -14,7 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
-from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, policy_arg
+from vsseg_core.cli.args import (add_backend_arguments, load_bundle, open_backend, output_file_arg,
+                                 policy_arg)
 from vsseg_core.errors import ConfigError
 from vsseg_core.staging import write_text_atomic
 from vsseg_core.temporal.evaluate import evaluate_policy
@@ -34,7 +35,7 @@ def add_stream_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low-latency", action="store_true",
                         help="answer policy keyframes by propagation while a worker computes them")
     parser.add_argument("--max-sequences", type=int, metavar="N", help="only the first N sequences")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

@@ -31,14 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="bundle directory to write")
     parser.add_argument("--data", help="Cityscapes-layout root whose first frames join the parity check")
     parser.add_argument("--split", default="val", help="split of --data (default %(default)s)")
-    parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset (default %(default)s)")
+    parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset, 11..21 (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
 
 
 def load_checkpoint(path: Path) -> PSPNet:
     """Rebuild the network stored in a `vsseg train` checkpoint (eval mode, CPU)."""
     if not path.is_file():
-        raise VssegError(f"checkpoint {path} does not exist; pass the checkpoint.pt written by vsseg train")
+        problem = "is a directory" if path.is_dir() else "does not exist"
+        raise VssegError(f"checkpoint {path} {problem}; pass the checkpoint.pt written by vsseg train")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
         model = PSPNet(ModelConfig.from_json(state["config"]["model"]))  # no training-only aux head

@@ -74,6 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VssegError as exc:
         print(f"vsseg {args.command}: error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a path the checks before the work could not foresee (disk full, EPERM)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"vsseg {args.command}: error: {where}{exc.strerror or exc}; check the path, its "
+              "permissions and the free space", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"vsseg {args.command}: interrupted", file=sys.stderr)
         return 130

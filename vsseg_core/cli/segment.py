@@ -28,11 +28,12 @@ from tqdm import tqdm
 
 from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, png_arg, policy_arg
 from vsseg_core.data.sources import open_frames
-from vsseg_core.errors import ConfigError, VssegError
+from vsseg_core.errors import VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
 from vsseg_core.labels import CLASS_NAMES, colorize
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.processing import confidence_to_uint8
+from vsseg_core.staging import staged_directory
 from vsseg_core.temporal.video import STAGES, VideoResult, VideoSegmenter
 from vsseg_core.visualize import contact_sheet, overlay
 
@@ -59,15 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preview", type=png_arg, metavar="FILE.png",
                         help=f"also write a contact sheet of {PREVIEW_FRAMES} frames: frame | prediction | "
                              "ground truth (or overlay when there is none)")
-    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a non-empty --out (its old files are removed)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; choose a directory")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ConfigError(f"--out {out} is not empty; pass --overwrite or choose another --out")
 
 
 def _save(out: Path, stem: str, result: VideoResult) -> None:
@@ -119,7 +114,21 @@ def _table(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_out(args.out, args.overwrite)
+    """--out appears only when every frame is written (``staged_directory``): a failure part-way
+    leaves no output, and any earlier --out untouched."""
+    with staged_directory(args.out, overwrite=args.overwrite) as staging:
+        summary, shown = _segment(args, staging)
+    print(_table(summary))
+    print(f"wrote {summary['frames']} frames to {args.out}")
+    if shown:
+        write_png_atomic(args.preview, contact_sheet(shown))
+        print(f"preview: {args.preview}")
+    return 0
+
+
+def _segment(args: argparse.Namespace, out: Path) -> tuple[dict, list[tuple[str, list[np.ndarray]]]]:
+    """Segment every input frame into ``out``; returns the summary (also written as summary.json)
+    and the preview rows."""
     source = open_frames(args.input)
     picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
     shown: list[tuple[str, list[np.ndarray]]] = []
@@ -134,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
     with open_backend(args, bundle) as backend, \
             VideoSegmenter(bundle, backend, policy, low_latency=args.low_latency) as segmenter:
         segmenter.warmup()
-        args.out.mkdir(parents=True, exist_ok=True)
         sequence, position = None, 0
         with tqdm(total=len(source), unit="frame", disable=args.quiet, desc="vsseg segment",
                   mininterval=1.0) as bar:
@@ -149,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
                     sequence, position = frame.sequence, 0
                 result = segmenter.step(frame.rgb, position / source.fps)
                 position += 1
-                _save(args.out, frame.stem, result)
+                _save(out, frame.stem, result)
                 timings.append(result.timings_ms)
                 keyframes += result.keyframe
                 if frame.labels is not None:
@@ -162,10 +170,5 @@ def run(args: argparse.Namespace) -> int:
     if not timings:
         raise VssegError(f"input {args.input} produced no frames; check the path")
     summary = _summary(segmenter, timings, keyframes, scores, labelled)
-    (args.out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
-    print(_table(summary))
-    print(f"wrote {len(timings)} frames to {args.out}")
-    if shown:
-        write_png_atomic(args.preview, contact_sheet(shown))
-        print(f"preview: {args.preview}")
-    return 0
+    (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary, shown

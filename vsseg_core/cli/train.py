@@ -23,6 +23,7 @@ from vsseg_core.cli.args import size_arg
 from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.errors import VssegError
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
+from vsseg_core.staging import check_output_directory
 from vsseg_core.train.loop import TrainConfig, train
 from vsseg_core.train.memory import keep_freed_memory
 
@@ -83,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
         checkpoint_every=args.checkpoint_every, seed=args.seed,
     )
+    if args.export is not None:  # refused now, not after the training
+        check_output_directory(args.export, overwrite=args.overwrite)
     command = "vsseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
     keep_freed_memory()
     model, provenance = train(config, args.out, resume=args.resume, stop_after=args.stop_after,

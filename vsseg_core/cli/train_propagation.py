@@ -8,7 +8,7 @@ The bundle is rewritten atomically (with its provenance extended), or written to
 
 example (how the shipped model's propagation was trained, see docs/benchmarks.md):
   vsseg train-propagation --data data/synth_train --val-data data/synth_heldout \\
-      --model vsseg_core/default_model
+      --model vsseg_core/default_model --iterations 800
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import ConfigError
 from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.runtime.torch_backend import load_model
+from vsseg_core.staging import check_output_directory
 from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
 from vsseg_core.train.calibrate import DEFAULT_TARGET_DISAGREEMENT, calibrate
 from vsseg_core.train.loop import data_description, machine_description
@@ -38,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Cityscapes-layout root, every frame labelled")
     parser.add_argument("--split", default=d.split, help="training split (default %(default)s)")
     parser.add_argument("--val-data", help="calibration root (default: --data)")
-    parser.add_argument("--val-split", default="val", help="calibration split (default %(default)s)")
+    parser.add_argument("--val-split", default="val",
+                        help="split of --val-data (default %(default)s; without --val-data, "
+                             "calibration uses --data and --split)")
     parser.add_argument("--model", type=Path, default=None, metavar="BUNDLE",
                         help="bundle to extend (default: the shipped model)")
     parser.add_argument("--out", type=Path, metavar="BUNDLE",
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.target_disagreement < 1:
         raise ConfigError(f"--target-disagreement must be in (0, 1), got {args.target_disagreement}")
     bundle = Bundle.load(args.model)
+    if args.out is not None:  # refused now, not after the training
+        check_output_directory(args.out, overwrite=args.overwrite)
     out = args.out if args.out is not None else bundle.root
     config = PropagationConfig(data=args.data, split=args.split, max_distance=args.max_distance,
                                iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,

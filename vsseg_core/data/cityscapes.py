@@ -150,6 +150,9 @@ class CityscapesDataset:
 
     def _find_image_dir(self) -> str:
         """The first of ``IMAGE_DIRS`` that has a folder for this split."""
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset {self.root} does not exist or is not a directory; pass a "
+                               "Cityscapes-layout root (e.g. written by `vsseg synth`)")
         for image_dir in IMAGE_DIRS:
             if (self.root / image_dir / self.split).is_dir():
                 return image_dir

@@ -66,7 +66,8 @@ def read_image(path: Path) -> np.ndarray:
     """Decode an 8-bit image file to (H, W, 3) uint8 RGB (grey replicated, alpha dropped)."""
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise SourceError(f"{path} is not a readable image (corrupt or unsupported format)")
+        raise SourceError(f"{path} is not a readable image (corrupt or unsupported format); "
+                          "replace it or remove it from the input")
     if pixels.dtype != np.uint8:
         raise SourceError(
             f"{path} is a {pixels.dtype} image (e.g. 16-bit); convert it to 8-bit RGB first"

@@ -51,6 +51,8 @@ class ModelConfig:
     """Auxiliary layer3 head for training only; never exported."""
 
     def __post_init__(self) -> None:
+        if self.head_channels < 1:
+            raise ValueError(f"head channels {self.head_channels}: must be >= 1")
         if self.decoder_channels < 0:
             raise ValueError(f"decoder channels {self.decoder_channels}: must be >= 0 (0 = no decoder)")
         height, width = self.input_size

@@ -4,6 +4,7 @@ poly learning rate, checkpoints with exact resume, progress bar, validation mIoU
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -53,8 +54,22 @@ class TrainConfig:
         for name in ("iterations", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise VssegError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.lr <= 0:
-            raise VssegError("--lr must be > 0")
+        if not 0 < self.lr < math.inf:
+            raise VssegError(f"--lr must be a positive number, got {self.lr}")
+        if self.seed < 0:
+            raise VssegError(f"--seed must be >= 0, got {self.seed}")
+
+
+def _changed_options(saved: dict, now: dict, prefix: str = "") -> str:
+    """'name: saved -> now' for every option that differs between two ``asdict(TrainConfig)``."""
+    changes = []
+    for key in sorted(saved.keys() | now.keys()):
+        old, new = saved.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes.append(_changed_options(old, new, f"{prefix}{key}."))
+        elif old != new:
+            changes.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return ", ".join(c for c in changes if c)
 
 
 def learning_rate(config: TrainConfig, iteration: int) -> float:
@@ -112,13 +127,17 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise VssegError(f"--workers must be >= 0, got {workers}")
+    if stop_after is not None and stop_after < 1:
+        raise VssegError(f"--stop-after must be >= 1, got {stop_after}")
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise VssegError(f"--out {run_dir} exists and is not a directory; choose another --out")
     ckpt_path = run_dir / CHECKPOINT
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
     frames = labelled_frames(CityscapesDataset(config.data, config.split))
     val = CityscapesDataset(config.val_data, config.val_split) if config.val_data else None
+    run_dir.mkdir(parents=True, exist_ok=True)  # once the data is known to be there
     model = PSPNet(config.model).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, seconds = 0, 0.0
@@ -131,9 +150,9 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
                              f"differs from this one's (loss version {state.get('loss_version', 1)}, "
                              f"now {LOSS_VERSION}); continuing would change the objective mid-run. "
                              "Start a new run with another --out")
-        if state["config"] != asdict(config):
-            raise VssegError(f"--resume: {ckpt_path} was written with other options; use the same "
-                             "options or a new --out")
+        if changed := _changed_options(state["config"], asdict(config)):
+            raise VssegError(f"--resume: {ckpt_path} was written with other options ({changed}); "
+                             "use the same options or a new --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped

@@ -9,6 +9,7 @@ cross-entropy against the current frame's labels (so every frame must be labelle
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,8 +51,10 @@ class PropagationConfig:
         for name in ("max_distance", "iterations", "batch_size", "hidden"):
             if getattr(self, name) < 1:
                 raise VssegError(f"--{name.replace('_', '-')} must be >= 1")
-        if self.lr <= 0:
-            raise VssegError("--lr must be > 0")
+        if not 0 < self.lr < math.inf:
+            raise VssegError(f"--lr must be a positive number, got {self.lr}")
+        if self.seed < 0:
+            raise VssegError(f"--seed must be >= 0, got {self.seed}")
         if not 0 < self.flow_scale <= 1:
             raise VssegError(f"--flow-scale must be in (0, 1], got {self.flow_scale}")
 

@@ -45,7 +45,8 @@ QUIET_S = 3.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--in", dest="in_bag", required=True, type=Path, metavar="BAG")
+    parser.add_argument("--in", dest="in_bag", required=True, type=Path, metavar="BAG",
+                        help="bag with images on --topic (e.g. from `vsseg bag from-cityscapes`)")
     parser.add_argument("--out", required=True, type=Path, metavar="BAG2", help="new bag: the recording")
     parser.add_argument("--topic", default=DEFAULT_TOPIC, help="image topic (default %(default)s)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1)")

@@ -1,4 +1,4 @@
-"""Benchmark vsseg_node end to end: a publisher in this process sends --size rgb8 frames at
+r"""Benchmark vsseg_node end to end: a publisher in this process sends --size rgb8 frames at
 --rate Hz to the node in another process; every mask's
 latency (image published -> mask received) is split into transport, conversion, segmentation
 (vsseg_core: pre/post-processing and the network) and publish.
@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 import numpy as np
 import rclpy
 from tqdm import tqdm
 
-from vsseg_core.cli.args import size_arg
+from vsseg_core.cli.args import output_file_arg, size_arg
 from vsseg_core.cli.evaluate import write_json
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.machine import describe_machine
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "docs/benchmarks.md)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the results as JSON")
 
 
 def dds_profile() -> str | None:
