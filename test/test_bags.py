@@ -156,6 +156,7 @@ def test_bad_bags_give_clear_errors(cli, bag: Path, tmp_path: Path) -> None:
 def test_evaluating_an_unsegmented_bag_says_to_segment_it_first(cli, bag: Path) -> None:
     result = cli("bag", "eval", "--bag", bag)  # camera images and labels, no masks
     assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("vsseg bag eval: error: ")
     assert "/semantic_mask" in result.stderr and "vsseg bag segment" in result.stderr
 
 

@@ -69,18 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, (args.command, getattr(args, "bag_command", None))))
     try:
         return int(args.run(args))
     except VssegError as exc:
-        print(f"vsseg {args.command}: error: {exc}", file=sys.stderr)
+        print(f"vsseg {command}: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # a path the checks before the work could not foresee (disk full, EPERM)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"vsseg {args.command}: error: {where}{exc.strerror or exc}; check the path, its "
+        print(f"vsseg {command}: error: {where}{exc.strerror or exc}; check the path, its "
               "permissions and the free space", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"vsseg {args.command}: interrupted", file=sys.stderr)
+        print(f"vsseg {command}: interrupted", file=sys.stderr)
         return 130
 
 
