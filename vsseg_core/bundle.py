@@ -118,7 +118,7 @@ class Bundle:
             graphs = {n: GraphSpec.from_json(n, g) for n, g in meta["graphs"].items()}
             files = dict(meta["sha256"])
             if "prop" in graphs:
-                _check_temporal(meta["temporal"])
+                _check_temporal(meta.get("temporal"), manifest)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, BundleError):
                 raise
@@ -139,12 +139,16 @@ class Bundle:
         return cls(root, meta, config, graphs)
 
 
-def _check_temporal(temporal: dict) -> None:
-    """Raise ValueError unless ``temporal`` holds every TEMPORAL_NUMBERS entry as a finite
-    positive number (KeyError names a missing one)."""
+def _check_temporal(temporal: object, manifest: Path) -> None:
+    """BundleError unless ``temporal`` holds every TEMPORAL_NUMBERS entry as a finite positive
+    number."""
     if not isinstance(temporal, dict):
-        raise ValueError(f'"temporal" is {type(temporal).__name__}, not an object')
-    for key in TEMPORAL_NUMBERS:
-        value = temporal[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-            raise ValueError(f'"temporal" {key} is {value!r}, not a positive number')
+        problem = f'"temporal" is {type(temporal).__name__}, not an object'
+    else:
+        values = {key: temporal.get(key) for key in TEMPORAL_NUMBERS}
+        bad = [f"{key} is {value!r}" for key, value in values.items()
+               if isinstance(value, bool) or not isinstance(value, (int, float))
+               or not 0 < value < math.inf]
+        problem = f'"temporal" {", ".join(bad)}, not a positive number' if bad else ""
+    if problem:
+        raise BundleError(f"{manifest}: {problem}; re-run `vsseg train-propagation` on the bundle")
