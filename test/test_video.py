@@ -225,3 +225,16 @@ def test_spearman_handles_ties() -> None:
     assert spearman(np.array([1, 2, 3, 4.0]), np.array([2, 4, 6, 9.0])) == pytest.approx(1.0)
     assert spearman(np.array([1, 1, 2, 2.0]), np.array([1, 2, 3, 4.0])) == pytest.approx(0.8944, abs=1e-4)
     assert spearman(np.array([1, 2, 3.0]), np.array([3, 2, 1.0])) == pytest.approx(-1.0)
+
+
+def test_train_propagation_refuses_a_used_out_before_training(cli, tiny_bundle: Path, video_data: Path,
+                                                              tmp_path: Path) -> None:
+    used = tmp_path / "b"
+    used.mkdir()
+    (used / "keep.txt").write_text("mine")
+    result = cli("train-propagation", "--data", video_data, "--split", "val", "--model", tiny_bundle,
+                 "--out", used, "--iterations", "1")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "not empty; pass --overwrite" in result.stderr
+    assert "trained the fusion head" not in result.stdout  # refused before the training
+    assert [p.name for p in used.iterdir()] == ["keep.txt"]

@@ -65,9 +65,10 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.target_disagreement < 1:
         raise ConfigError(f"--target-disagreement must be in (0, 1), got {args.target_disagreement}")
     bundle = Bundle.load(args.model)
-    if args.out is not None:  # refused now, not after the training
-        check_output_directory(args.out, overwrite=args.overwrite)
     out = args.out if args.out is not None else bundle.root
+    replace = out.resolve() == bundle.root.resolve()
+    if not replace:  # refused now, not after the training
+        check_output_directory(out, overwrite=args.overwrite)
     config = PropagationConfig(data=args.data, split=args.split, max_distance=args.max_distance,
                                iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
                                flow_scale=args.flow_scale, seed=args.seed)
@@ -88,7 +89,6 @@ def run(args: argparse.Namespace) -> int:
     provenance = {**bundle.meta.get("provenance", {}), "propagation": {
         "command": command, **record, "machine": machine_description(next(model.parameters()).device),
         "data": data_description(args.data)}}
-    replace = out.resolve() == bundle.root.resolve()
     if replace and bundle.root.resolve() == DEFAULT_BUNDLE.resolve() and args.model is None:
         print(f"updating the shipped model in {bundle.root}")
     result = export_bundle(model, out, provenance=provenance, propagation=propagation,
