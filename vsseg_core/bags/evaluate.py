@@ -19,7 +19,9 @@ def evaluate_bag(bag: str | Path, *, image_topic: str, gt_topic: str | None) -> 
     frames: dict[int, dict] = {}
     diagnostics: dict[str, str] = {}
     with open_reader(bag) as reader:
-        require_topic(reader, MASK_TOPIC, IMAGE)
+        require_topic(reader, MASK_TOPIC, IMAGE,
+                      fix=f"segment it first with `vsseg bag segment --in {bag} --out BAG2` (or "
+                          "`vsseg bag replay`, through the node) and evaluate BAG2")
         require_topic(reader, INFO_TOPIC, INFO)
         if gt_topic is not None:
             require_topic(reader, gt_topic, IMAGE)

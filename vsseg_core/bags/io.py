@@ -73,10 +73,13 @@ def topics(reader: Reader) -> dict[str, str]:
     return {c.topic: c.msgtype for c in reader.connections}
 
 
-def require_topic(reader: Reader, topic: str, msgtype: str) -> None:
+def require_topic(reader: Reader, topic: str, msgtype: str, *, fix: str = "") -> None:
+    """BagError unless ``reader`` has ``topic`` of ``msgtype``; ``fix`` (what to do when the
+    topic is missing) ends the message."""
     available = topics(reader)
     if topic not in available:
         listing = ", ".join(f"{t} ({m})" for t, m in sorted(available.items())) or "none"
-        raise BagError(f"bag {reader.path} has no topic {topic}; its topics: {listing}")
+        raise BagError(f"bag {reader.path} has no topic {topic}; its topics: {listing}"
+                       + (f"; {fix}" if fix else ""))
     if available[topic] != msgtype:
         raise BagError(f"bag {reader.path}: topic {topic} is {available[topic]}, not {msgtype}")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
 from vsseg_core.bags.evaluate import evaluate_bag
-from vsseg_core.bags.io import STORAGES, BagError, open_reader, topics
+from vsseg_core.bags.io import STORAGES, open_reader, topics
 from vsseg_core.bags.segment import MASK_TOPIC, segment_bag
 from vsseg_core.cli.args import (add_backend_arguments, load_bundle, open_backend, output_file_arg,
                                  policy_arg)
@@ -117,16 +117,11 @@ def _segment(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    with open_reader(args.bag) as reader:
-        available = topics(reader)
-    if MASK_TOPIC not in available:
-        raise BagError(f"bag {args.bag} has no {MASK_TOPIC}: segment it first with `vsseg bag "
-                       f"segment --in {args.bag} --out BAG2` (or `vsseg bag replay`, through the "
-                       f"node) and evaluate BAG2")
     gt_topic = args.gt_topic
     if gt_topic is None:
-        candidate = label_topic(args.topic)
-        gt_topic = candidate if candidate in available else None
+        with open_reader(args.bag) as reader:
+            candidate = label_topic(args.topic)
+            gt_topic = candidate if candidate in topics(reader) else None
     record = evaluate_bag(args.bag, image_topic=args.topic, gt_topic=gt_topic)
     print(policy_table([record]))
     print(f"{record['frames']} frames, {record['labelled_frames']} with ground truth "
