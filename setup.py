@@ -24,6 +24,9 @@ setup(
         "torch>=2.4",
         "onnx>=1.16",
         "onnxruntime>=1.18",
+        "rosbags>=0.11",
+        "matplotlib>=3.7",
+        "PyYAML>=6",
     ],
     extras_require={
         "dev": ["pytest==9.2.0", "pytest-timeout==2.4.0"],

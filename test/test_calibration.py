@@ -12,13 +12,8 @@ from vsseg_core.bags.convert import dataset_to_bag
 from vsseg_core.bags.io import BagError
 from vsseg_core.bundle import Bundle, GraphSpec
 from vsseg_core.data.sources import SourceError, open_frames
-from vsseg_core.runtime.calibration import (
-    CalibrationBatches,
-    CalibrationError,
-    compare_backends,
-    record_graph_inputs,
-    sample_clips,
-)
+from vsseg_core.engine_check import compare_backends, record_graph_inputs, sample_clips
+from vsseg_core.runtime.int8_batches import CalibrationBatches, CalibrationError
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.runtime.torch_backend import TorchBackend
 

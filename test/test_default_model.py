@@ -8,9 +8,9 @@ from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle
 from vsseg_core.labels import label_ids_to_train_ids
 from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.factory import create_backend
-from vsseg_core.runtime.segmenter import FrameSegmenter
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import iter_sequence
+from vsseg_core.temporal.video import VideoSegmenter
 
 
 def test_bundle_is_complete_small_and_documented() -> None:
@@ -33,9 +33,10 @@ def test_backends_agree_and_the_model_segments_unseen_frames() -> None:
     scores = ConfusionMatrix()
     with create_backend("onnxruntime", bundle, device="cpu") as ort_backend, \
             create_backend("torch", bundle, device="cpu") as torch_backend:
-        ort_seg, torch_seg = FrameSegmenter(bundle, ort_backend), FrameSegmenter(bundle, torch_backend)
-        for item in frames:
-            a, b = ort_seg.segment(item.rgb), torch_seg.segment(item.rgb)
+        ort_seg = VideoSegmenter(bundle, ort_backend, "per_frame")
+        torch_seg = VideoSegmenter(bundle, torch_backend, "per_frame")
+        for index, item in enumerate(frames):
+            a, b = ort_seg.step(item.rgb, index / config.fps), torch_seg.step(item.rgb, index / config.fps)
             assert (a.labels == b.labels).mean() >= 0.999
             assert np.isfinite(a.confidence).all()
             scores.update(a.labels, label_ids_to_train_ids(item.label_ids))
@@ -45,8 +46,6 @@ def test_backends_agree_and_the_model_segments_unseen_frames() -> None:
 def test_shipped_model_propagates() -> None:
     """The shipped bundle carries prop.onnx and the calibrated keyframe rules, and adaptive
     streaming stays close to per-frame segmentation on unseen frames."""
-    from vsseg_core.temporal.video import VideoSegmenter
-
     bundle = Bundle.load()
     temporal = bundle.temporal
     assert temporal is not None and "prop" in bundle.graphs
@@ -55,11 +54,11 @@ def test_shipped_model_propagates() -> None:
     config = SynthConfig(sequences=1, frames=6, height=256, width=512, seed=434343)
     frames = list(iter_sequence(config, 0))
     with create_backend("onnxruntime", bundle, device="cpu") as backend, \
-            VideoSegmenter(bundle, backend, "fixed:3") as video:
-        single = FrameSegmenter(bundle, backend)
+            VideoSegmenter(bundle, backend, "fixed:3") as video, \
+            VideoSegmenter(bundle, backend, "per_frame") as single:
         for index, item in enumerate(frames):
             result = video.step(item.rgb, index / config.fps)
-            reference = single.segment(item.rgb).labels
+            reference = single.step(item.rgb, index / config.fps).labels
             agreement = (result.labels == reference).mean()
             if result.keyframe:
                 assert agreement >= 0.999

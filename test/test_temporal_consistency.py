@@ -8,7 +8,7 @@ import pytest
 
 from vsseg_core.flow import dense_flow, in_view_mask, warp_labels_nearest
 from vsseg_core.labels import IGNORE_ID, NUM_CLASSES
-from vsseg_core.temporal_consistency import TemporalConsistency
+from vsseg_core.metrics import TemporalConsistency
 
 HEIGHT, WIDTH = 96, 128
 SHIFT_X = 3

@@ -13,7 +13,7 @@ import pytest
 
 from vsseg_core.bundle import Bundle
 from vsseg_core.runtime.base import BackendError
-from vsseg_core.runtime.calibration import compare_backends, record_graph_inputs, sample_clips
+from vsseg_core.engine_check import compare_backends, record_graph_inputs, sample_clips
 from vsseg_core.runtime.engine_cache import EngineOptions
 from vsseg_core.runtime.factory import choose_backend, create_backend, tensorrt_unavailable
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend

@@ -19,7 +19,7 @@ from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.runtime.torch_backend import TorchBackend
 from vsseg_core.temporal.video import STAGES, StreamError, VideoSegmenter
-from vsseg_core.temporal.warp import warp
+from vsseg_core.model.warp import warp
 
 from conftest import run_cli
 
@@ -220,7 +220,7 @@ def test_train_propagation_needs_every_frame_labelled(cli, tiny_bundle: Path, vi
 
 
 def test_spearman_handles_ties() -> None:
-    from vsseg_core.train.calibrate import spearman
+    from vsseg_core.train.keyframe_rules import spearman
 
     assert spearman(np.array([1, 2, 3, 4.0]), np.array([2, 4, 6, 9.0])) == pytest.approx(1.0)
     assert spearman(np.array([1, 1, 2, 2.0]), np.array([1, 2, 3, 4.0])) == pytest.approx(0.8944, abs=1e-4)

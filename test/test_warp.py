@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vsseg_core.temporal.deviation import feature_deviation
-from vsseg_core.temporal.warp import resize_flow, warp
+from vsseg_core.flow import resize_flow
+from vsseg_core.model.warp import warp
 
 
 def test_zero_flow_is_identity() -> None:

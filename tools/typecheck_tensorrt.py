@@ -36,7 +36,7 @@ CHECKED = (
     "vsseg_core/runtime/tensorrt_backend.py",
     "vsseg_core/runtime/engine_cache.py",
     "vsseg_core/runtime/engine_bindings.py",
-    "vsseg_core/runtime/calibration.py",
+    "vsseg_core/runtime/int8_batches.py",
     "vsseg_core/cli/build_engine.py",
 )
 PACKAGES = ("tensorrt", "tensorrt_bindings")

@@ -100,6 +100,9 @@ class Bundle:
     @classmethod
     def load(cls, root: str | Path | None = None, *, verify: bool = True) -> "Bundle":
         """Load ``root`` (default: the shipped model) and verify every file's sha256."""
+        if root is None and not DEFAULT_BUNDLE.is_dir():
+            raise BundleError(f"the shipped model {DEFAULT_BUNDLE} is not installed; pass --model "
+                              "BUNDLE (a directory written by `vsseg export`)")
         root = Path(root) if root is not None else DEFAULT_BUNDLE
         manifest = root / MANIFEST
         if not root.is_dir():

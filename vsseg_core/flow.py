@@ -1,4 +1,5 @@
-"""Dense optical flow between two frames and nearest-neighbour warping of label maps.
+"""Dense optical flow between two frames, nearest-neighbour warping of label maps, and flow
+resized to a feature grid (the ``flow`` input of the ``prop`` graph).
 
 Flow convention (OpenCV's): for a pixel p = (x, y) of the source frame, ``p + flow[y, x]`` is
 where it went in the destination frame; ``flow[..., 0]`` is x, ``flow[..., 1]`` is y, in pixels.
@@ -101,3 +102,23 @@ def in_view_mask(flow: np.ndarray) -> np.ndarray:
         raise ValueError(f"flow must have shape (H, W, 2), got {flow.shape}")
     ones = np.ones(flow.shape[:2], dtype=np.uint8)
     return warp_labels_nearest(ones, flow, fill=0).astype(bool)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Image flow (H, W, 2) float32 in image pixels -> (2, h, w) float32 in pixels of a feature
+    grid of ``size`` = (h, w) (values scaled by w/W and h/H)."""
+    height, width = flow.shape[:2]
+    small = cv2.resize(flow, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    small[..., 0] *= size[1] / width
+    small[..., 1] *= size[0] / height
+    return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
+
+
+def grid_flow(current: np.ndarray, keyframe: np.ndarray, size: tuple[int, int],
+              scale: float) -> np.ndarray:
+    """Flow from the ``current`` frame back to the ``keyframe`` (both (H, W) uint8 grey or
+    (H, W, 3) uint8 RGB at network input size), DIS on images downscaled by ``scale``, as
+    (1, 2, h, w) float32 in pixels of a feature grid of ``size`` = (h, w): the ``flow`` input of
+    the ``prop`` graph (for pixel p of ``current``, p + flow[p] is that content in ``keyframe``,
+    the convention of ``vsseg_core.model.warp``)."""
+    return resize_flow(dense_flow(current, keyframe, scale=scale), size)[None]

@@ -39,7 +39,6 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from vsseg.msg import ClassMap, SegmentationInfo, SemanticClass
 from vsseg_core.bundle import Bundle
-from vsseg_core.cli.args import load_bundle
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES, colorize
 from vsseg_core.runtime.factory import choose_backend, create_backend
@@ -137,7 +136,7 @@ class SegmentationNode(LifecycleNode):
             reason = next((r for r in (BY_NAME[k].check(v) for k, v in values.items()) if r), None)
             if reason is not None:  # overrides given at start-up bypass the set-callback
                 raise ConfigError(reason)
-            self.bundle = load_bundle(values["model"] or None)
+            self.bundle = Bundle.load(values["model"] or None)
             name, self.backend_choice = choose_backend(values["backend"], values["device"])
             self.get_logger().info(f"backend {name} ({self.backend_choice})")
             self.backend = create_backend(values["backend"], self.bundle, device=values["device"],

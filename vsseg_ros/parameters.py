@@ -4,6 +4,7 @@ rules are testable on their own; ``vsseg_ros.node`` turns them into declarations
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import yaml
 
 from vsseg_core.errors import ConfigError
 from vsseg_core.package_files import package_file
-from vsseg_core.runtime.base import DEVICES
+from vsseg_core.runtime.base import DEVICE_HELP, device_problem
 from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS
 
@@ -32,6 +33,8 @@ class ParameterSpec:
     choices: tuple[str, ...] = ()
     low: float | None = None
     high: float | None = None
+    validate: Callable[[object], str | None] | None = None
+    """Extra check of a value of the right type: the reason it is not acceptable, or None."""
 
     def check(self, value: object) -> str | None:
         """The reason ``value`` is not acceptable, or None."""
@@ -39,8 +42,9 @@ class ParameterSpec:
         # doubles accept integers (`-p budget_ms:=40`); the node declares them dynamically typed
         if not isinstance(value, expected) or (self.kind != "bool" and isinstance(value, bool)):
             return f"{self.name} must be a {self.kind}, got {value!r}"
-        if self.choices and value not in self.choices and not (
-                self.name == "device" and str(value).startswith("cuda:")):
+        if self.validate is not None and (problem := self.validate(value)) is not None:
+            return f"{self.name}: {problem}"
+        if self.choices and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
         if self.low is not None and not self.low <= float(value) <= float(self.high):  # type: ignore[arg-type]
             return f"{self.name} must be in [{self.low:g}, {self.high:g}], got {value!r}"
@@ -51,7 +55,7 @@ SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("model", "string", "model bundle directory (from `vsseg export`); empty = the "
                   "shipped model"),
     ParameterSpec("backend", "string", "inference backend", choices=BACKENDS),
-    ParameterSpec("device", "string", "device: auto, cpu, cuda or cuda:N", choices=DEVICES),
+    ParameterSpec("device", "string", f"device: {DEVICE_HELP}", validate=device_problem),
     ParameterSpec("precision", "string", "numeric precision (int8: tensorrt engines built by "
                   "`vsseg build-engine`)", choices=("auto", *PRECISIONS)),
     ParameterSpec("engine_cache_dir", "string", f"TensorRT engine cache; empty = {CACHE_HELP}"),

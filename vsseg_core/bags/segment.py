@@ -116,7 +116,7 @@ def segment_bag(in_bag: str | Path, out_bag: str | Path, segmenter: VideoSegment
                       **{f"segmentation {k} (ms)": f"{v:.3f}" for k, v in summary.items()},
                       "backend": backend.name, "precision": backend.precision,
                       "policy": segmenter.policy.spec, "model": str(segmenter.bundle.root),
-                      "machine": describe_machine()}
+                      "machine": describe_machine(backend.device)}
             diagnostics = writer.add_connection(DIAGNOSTICS_TOPIC, DIAGNOSTICS, typestore=store)
             writer.write(diagnostics, last_stamp, store.serialize_cdr(
                 _diagnostics(last_stamp, values), DIAGNOSTICS))

@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle, BundleError
+from vsseg_core.bundle import Bundle
 from vsseg_core.errors import ConfigError
-from vsseg_core.runtime.base import DEVICES, Backend
+from vsseg_core.runtime.base import DEVICE_HELP, Backend, device_problem
 from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import BACKENDS, choose_backend, create_backend
 from vsseg_core.staging import OutputError, check_output_file
@@ -22,6 +22,13 @@ def size_arg(text: str) -> tuple[int, int]:
         return parse_size(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def device_arg(text: str) -> str:
+    """A device request: auto, cpu, cuda or cuda:N (argparse type; ``device_problem``)."""
+    if (problem := device_problem(text)) is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def output_file_arg(text: str) -> Path:
@@ -58,21 +65,13 @@ def policies_arg(text: str) -> list[str]:
     return policies
 
 
-def load_bundle(model: Path | None) -> Bundle:
-    """The bundle a --model option names, or the shipped model when it is None."""
-    if model is None and not DEFAULT_BUNDLE.is_dir():
-        raise BundleError(f"the shipped model {DEFAULT_BUNDLE} is not installed; pass --model "
-                          "BUNDLE (a directory written by `vsseg export`)")
-    return Bundle.load(model)
-
-
 def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
     """--backend, --device, --precision and --engine-cache (read by ``open_backend``)."""
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="inference backend; auto = tensorrt with a CUDA GPU, else onnxruntime "
                              "(default %(default)s)")
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="device; auto uses CUDA when available (default %(default)s)")
+    parser.add_argument("--device", type=device_arg, default="auto", metavar="DEVICE",
+                        help=f"{DEVICE_HELP}; auto uses CUDA when available (default %(default)s)")
     parser.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
                         help="auto = fp16 for torch and tensorrt on CUDA, else fp32; int8 for "
                              "tensorrt engines built by `vsseg build-engine` (default %(default)s)")

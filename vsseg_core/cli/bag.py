@@ -20,13 +20,14 @@ from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
 from vsseg_core.bags.evaluate import evaluate_bag
 from vsseg_core.bags.io import STORAGES, open_reader, topics
 from vsseg_core.bags.segment import MASK_TOPIC, segment_bag
-from vsseg_core.cli.args import (add_backend_arguments, load_bundle, open_backend, output_file_arg,
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import (add_backend_arguments, open_backend, output_file_arg,
                                  policy_arg)
-from vsseg_core.cli.evaluate import write_json
+from vsseg_core.cli.output import write_json
+from vsseg_core.cli.plugins import BAG_COMMANDS_GROUP, add_subcommands, plugin_commands
 from vsseg_core.temporal.report import policy_table
 from vsseg_core.temporal.video import VideoSegmenter
 
-BAG_PLUGIN_GROUP = "vsseg.bag_commands"
 NAME = "bag"
 HELP = "rosbag2 tools: dataset to bag, offline bag segmentation, evaluation from bags"
 
@@ -78,13 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     evaluate.set_defaults(bag_run=_evaluate)
     for child in (convert, segment, evaluate):
         child.add_argument("--quiet", action="store_true", help="no progress bar")
-    from vsseg_core.cli.main import plugin_commands  # the live ones (play, record, replay) need ROS 2
-
-    for module in plugin_commands(BAG_PLUGIN_GROUP):
-        child = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(child)
-        child.set_defaults(bag_run=module.run)
+    # the live ones (play, record, replay) need ROS 2
+    add_subcommands(sub, plugin_commands(BAG_COMMANDS_GROUP), run_key="bag_run")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,7 +97,7 @@ def _from_cityscapes(args: argparse.Namespace) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.model)
+    bundle = Bundle.load(args.model)
     with open_backend(args, bundle) as backend, \
             VideoSegmenter(bundle, backend, args.policy) as segmenter:
         segmenter.warmup()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from vsseg_core.cli.args import load_bundle, open_backend, png_arg, policies_arg
-from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments, write_json
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import open_backend, png_arg, policies_arg
+from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments
+from vsseg_core.cli.output import write_json
 from vsseg_core.machine import describe_machine
 from vsseg_core.temporal.evaluate import evaluate_policy
 from vsseg_core.temporal.report import plot_policies, policy_table, shortfall_notes
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_stream_arguments(args)
-    bundle = load_bundle(args.model)
+    bundle = Bundle.load(args.model)
     records = []
     with open_backend(args, bundle) as backend:
         for policy in args.policies:
@@ -42,11 +44,12 @@ def run(args: argparse.Namespace) -> int:
     print(policy_table(records))
     if notes := shortfall_notes(records):
         print(notes)
+    machine = describe_machine(backend.device)
     write_json(args.json, {"data": str(args.data), "model": str(bundle.root),
-                           "machine": describe_machine(), "backend": records[0]["backend"],
+                           "machine": machine, "backend": records[0]["backend"],
                            "policies": records})
     if args.plot is not None:
         plot_policies(records, args.plot, title=f"{bundle.root.name} on {args.data} "
-                      f"({records[0]['backend']}, {describe_machine()})")
+                      f"({records[0]['backend']}, {machine})")
         print(f"plot: {args.plot}")
     return 0

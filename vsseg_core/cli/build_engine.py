@@ -14,15 +14,15 @@ examples:
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC
-from vsseg_core.cli.args import load_bundle, output_file_arg
-from vsseg_core.cli.evaluate import write_json
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import device_arg, output_file_arg
+from vsseg_core.cli.output import write_json
 from vsseg_core.errors import ConfigError
-from vsseg_core.runtime.calibration import compare_backends, record_graph_inputs, sample_clips
+from vsseg_core.engine_check import compare_backends, record_graph_inputs, sample_clips
 from vsseg_core.runtime.base import BackendError, resolve_device
 from vsseg_core.runtime.engine_cache import CACHE_HELP, PRECISIONS, EngineOptions
 from vsseg_core.runtime.factory import INSTALL_TENSORRT, tensorrt_unavailable
@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graphs", default="all",
                         help="comma-separated graphs to build (default: every graph of the bundle)")
     parser.add_argument("--precision", choices=PRECISIONS, default="fp16", help="default %(default)s")
-    parser.add_argument("--device", default="cuda", help="cuda or cuda:N (default %(default)s)")
+    parser.add_argument("--device", type=device_arg, default="cuda", metavar="DEVICE",
+                        help="cuda or cuda:N (default %(default)s)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help=f"engine cache (default: {CACHE_HELP})")
     parser.add_argument("--calib", type=Path, metavar="DATA",
@@ -76,7 +77,7 @@ def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]
                                 dla_core=args.dla_core, force_rebuild=args.force_rebuild)
     except BackendError as exc:
         raise ConfigError(f"{exc} (--workspace-mb, --dla-core)") from exc
-    if not re.fullmatch(r"cuda(:\d+)?", args.device):
+    if not args.device.startswith("cuda"):  # device_arg checked the syntax
         raise ConfigError(f"--device {args.device!r}: TensorRT runs on cuda or cuda:N")
     if args.dla_core is not None and args.precision == "fp32":
         raise ConfigError("--dla-core needs --precision fp16 or int8 (DLA has no fp32)")
@@ -102,7 +103,7 @@ def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]
 
 
 def run(args: argparse.Namespace) -> int:
-    bundle = load_bundle(args.model)
+    bundle = Bundle.load(args.model)
     graphs, options = _check_arguments(args, tuple(bundle.graphs))
     reason = tensorrt_unavailable()
     if reason is not None:

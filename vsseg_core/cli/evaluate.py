@@ -11,13 +11,13 @@ example:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from vsseg_core.cli.args import (add_backend_arguments, load_bundle, open_backend, output_file_arg,
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import (add_backend_arguments, open_backend, output_file_arg,
                                  policy_arg)
+from vsseg_core.cli.output import write_json
 from vsseg_core.errors import ConfigError
-from vsseg_core.staging import write_text_atomic
 from vsseg_core.temporal.evaluate import evaluate_policy
 from vsseg_core.temporal.report import policy_table, shortfall_notes
 
@@ -45,12 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per_frame, fixed:K, adaptive[:T], budget:MS (default %(default)s)")
 
 
-def write_json(path: Path | None, record: dict) -> None:
-    if path is not None:
-        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
-        print(f"wrote {path}")
-
-
 def check_stream_arguments(args: argparse.Namespace) -> None:
     if args.max_sequences is not None and args.max_sequences < 1:
         raise ConfigError(f"--max-sequences must be >= 1, got {args.max_sequences}")
@@ -58,7 +52,7 @@ def check_stream_arguments(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_stream_arguments(args)
-    bundle = load_bundle(args.model)
+    bundle = Bundle.load(args.model)
     with open_backend(args, bundle) as backend:
         record = evaluate_policy(args.data, args.split, bundle, backend, args.policy,
                                  low_latency=args.low_latency, max_sequences=args.max_sequences,

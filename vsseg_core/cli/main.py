@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
-from importlib.metadata import entry_points
-from types import ModuleType
+from collections.abc import Sequence
 
 from vsseg_core import __version__
 from vsseg_core.cli import (
@@ -25,23 +23,12 @@ from vsseg_core.cli import (
     train,
     train_propagation,
 )
+from vsseg_core.cli.plugins import COMMANDS_GROUP, add_subcommands, plugin_commands
 from vsseg_core.errors import VssegError
 
 SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, bag, build_engine,
                labels)
-"""Each module has NAME, HELP, add_arguments(parser) and run(args) -> int."""
-PLUGIN_GROUP = "vsseg.commands"
-"""Entry points adding subcommands from other packages (vsseg_ros: node-demo, bench-node)."""
-
-
-def plugin_commands(group: str = PLUGIN_GROUP) -> Iterator[ModuleType]:
-    """Subcommand modules registered under ``group`` whose imports work here (the ROS 2 ones
-    need the ROS wheels and the built interfaces)."""
-    for entry in entry_points(group=group):
-        try:
-            yield entry.load()
-        except ImportError:
-            continue
+"""Each module has NAME, HELP, add_arguments(parser) and run(args) -> int (``cli.plugins``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,11 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vsseg {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (*SUBCOMMANDS, *plugin_commands()):
-        child = sub.add_parser(module.NAME, help=module.HELP, description=module.__doc__,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
-        module.add_arguments(child)
-        child.set_defaults(run=module.run)
+    add_subcommands(sub, (*SUBCOMMANDS, *plugin_commands(COMMANDS_GROUP)))
     return parser
 
 

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from vsseg_core.cli.args import add_backend_arguments, load_bundle, open_backend, png_arg, policy_arg
+from vsseg_core.bundle import Bundle
+from vsseg_core.cli.args import add_backend_arguments, open_backend, png_arg, policy_arg
 from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
@@ -132,7 +133,7 @@ def _segment(args: argparse.Namespace, out: Path) -> tuple[dict, list[tuple[str,
     source = open_frames(args.input)
     picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
     shown: list[tuple[str, list[np.ndarray]]] = []
-    bundle = load_bundle(args.model)
+    bundle = Bundle.load(args.model)
     policy = args.policy
     if policy is None:
         policy = "adaptive" if bundle.temporal is not None else "per_frame"

@@ -25,7 +25,7 @@ from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.runtime.torch_backend import load_model
 from vsseg_core.staging import check_output_directory
 from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
-from vsseg_core.train.calibrate import DEFAULT_TARGET_DISAGREEMENT, calibrate
+from vsseg_core.train.keyframe_rules import DEFAULT_TARGET_DISAGREEMENT, calibrate
 from vsseg_core.train.loop import data_description, machine_description
 from vsseg_core.train.memory import keep_freed_memory
 from vsseg_core.train.propagation import FrameCache, PropagationConfig, train_propagation

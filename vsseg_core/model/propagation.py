@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vsseg_core.temporal.warp import warp
+from vsseg_core.model.warp import warp
 
 LOW_STRIDE = 4
 """Pixels of input per low-level feature cell (``PSPNet.forward_low``)."""

@@ -22,19 +22,28 @@ from vsseg_core.bundle import Bundle
 from vsseg_core.errors import VssegError
 
 DEVICES = ("auto", "cpu", "cuda")
-"""Device requests every backend accepts (``cuda:N`` selects one GPU)."""
+"""Device requests every backend accepts, besides ``cuda:N`` (one GPU); see ``device_problem``."""
+DEVICE_HELP = "auto, cpu, cuda or cuda:N"
 
 
 class BackendError(VssegError, RuntimeError):
     """A backend cannot be created or used as requested."""
 
 
+def device_problem(device: object) -> str | None:
+    """Why ``device`` is not a device request (``DEVICE_HELP``), or None: the one check behind
+    every --device option and the node's ``device`` parameter."""
+    if isinstance(device, str) and (device in DEVICES or re.fullmatch(r"cuda:\d+", device)):
+        return None
+    return f"device {device!r} is not one of {DEVICE_HELP}"
+
+
 def resolve_device(device: str, *, cuda_available: bool, backend: str,
                    device_count: int | None = None) -> str:
     """Turn a device request into "cpu" or "cuda:N": "auto" picks CUDA when available;
     ``device_count`` (when known) bounds N."""
-    if device not in DEVICES and not re.fullmatch(r"cuda:\d+", device):
-        raise BackendError(f"device {device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+    if (problem := device_problem(device)) is not None:
+        raise BackendError(problem)
     if device == "auto":
         return "cuda:0" if cuda_available else "cpu"
     if device.startswith("cuda") and not cuda_available:

@@ -6,7 +6,7 @@ precision and DLA core) or built: ONNX parser -> network with the bundle's stati
 builder config (workspace pool limit, FP16 / INT8 flags, DLA) -> serialised engine, stored
 atomically. Building takes seconds to minutes; its phases are logged as they progress, and
 ``vsseg build-engine`` does it ahead of time. INT8 uses entropy calibration on recorded pipeline
-inputs (``calibration``) and writes a calibration cache next to the engines.
+inputs (``vsseg_core.engine_check``, batched by ``int8_batches``) and writes a calibration cache next to the engines.
 
 Memory and streams: device buffers are PyTorch CUDA tensors (torch is a dependency already, and
 JetPack has CUDA PyTorch wheels), allocated once per graph and bound with
@@ -34,7 +34,7 @@ import torch
 
 from vsseg_core.bundle import Bundle
 from vsseg_core.runtime.base import Backend, BackendError, resolve_device
-from vsseg_core.runtime.calibration import CalibrationBatches
+from vsseg_core.runtime.int8_batches import CalibrationBatches
 from vsseg_core.runtime.engine_bindings import TensorDesc, check_bindings
 from vsseg_core.runtime.engine_cache import PRECISIONS, EngineCache, EngineKey, EngineOptions
 
@@ -207,7 +207,7 @@ class TensorRTBackend(Backend):
     ``low``, ``high`` and ``full``; ``prop`` is built at fp16 then, because implicit INT8 would
     quantise the sampling coordinates its GridSample reads (about half a pixel of error on the
     low-level grid). ``calibration``: {graph: [recorded inputs]}
-    (``calibration.record_graph_inputs``) for building INT8 engines; without it an INT8 engine
+    (``vsseg_core.engine_check.record_graph_inputs``) for building INT8 engines; without it an INT8 engine
     must be cached already, or its calibration cache must exist.
     ``log`` receives progress, ``warn`` warnings (stale engines) and TensorRT's warnings and
     errors (defaults: the ``logging`` module; ``warn`` falls back to ``log``).

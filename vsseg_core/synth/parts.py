@@ -43,11 +43,6 @@ def quad_across(s: float, lat0: float, lat1: float, h0: float, h1: float) -> np.
     return np.array([[s, lat0, h0], [s, lat1, h0], [s, lat1, h1], [s, lat0, h1]], dtype=float)
 
 
-def quad_flat(s0: float, s1: float, lat0: float, lat1: float, h: float) -> np.ndarray:
-    """Horizontal rectangle at height h (a roof): (4, 3)."""
-    return np.array([[s0, lat0, h], [s1, lat0, h], [s1, lat1, h], [s0, lat1, h]], dtype=float)
-
-
 def ellipse_across(
     s: float, lat: float, h: float, r_lat: float, r_h: float, n: int = 12,
     jitter: np.ndarray | None = None,

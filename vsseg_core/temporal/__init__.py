@@ -1,2 +1,3 @@
-"""Temporal method (Deep Feature Flow / Low-Latency VSS): keyframe scheduling and, with the
-temporal issue, feature propagation and the streaming VideoSegmenter."""
+"""Temporal method (Deep Feature Flow / Low-Latency VSS): keyframe policies and scheduler
+(``policy``), low-level feature deviation (``deviation``), the streaming ``VideoSegmenter``
+(``video``) and policy evaluation with its table and plot (``evaluate``, ``report``)."""

@@ -30,10 +30,9 @@ from vsseg_core.bundle import Bundle
 from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError, dataset_fps
 from vsseg_core.labels import CLASS_NAMES
 from vsseg_core.machine import describe_machine
-from vsseg_core.metrics import ConfusionMatrix
+from vsseg_core.metrics import ConfusionMatrix, TemporalConsistency
 from vsseg_core.runtime.base import Backend
 from vsseg_core.temporal.video import STAGES, VideoSegmenter
-from vsseg_core.temporal_consistency import TemporalConsistency
 
 TC_FLOW_SCALE = 0.5
 """DIS scale for the TC metric's flow (full resolution is 3x slower, same ranking)."""
@@ -140,5 +139,5 @@ def evaluate_policy(data: str | Path, split: str, bundle: Bundle, backend: Backe
                 shortfall = segmenter.policy.shortfall() or shortfall
         spec = segmenter.policy.spec
     return scores.record(policy=spec, backend=f"{backend.name} ({backend.device}, {backend.precision})",
-                         machine=describe_machine(), low_latency=low_latency, shortfall=shortfall,
+                         machine=describe_machine(backend.device), low_latency=low_latency, shortfall=shortfall,
                          sequences=len(sequences), data=str(data))

@@ -27,12 +27,11 @@ import numpy as np
 
 from vsseg_core.bundle import Bundle, BundleError
 from vsseg_core.errors import VssegError
-from vsseg_core.flow import to_grey
+from vsseg_core.flow import grid_flow, to_grey
 from vsseg_core.runtime.base import Backend
 from vsseg_core.runtime.processing import Preprocessor, postprocess
 from vsseg_core.temporal.deviation import feature_deviation
 from vsseg_core.temporal.policy import KeyframePolicy, KeyframeScheduler, PerFrame, parse_policy
-from vsseg_core.temporal.warp import grid_flow
 
 STAGES = ("preprocess", "low", "high", "flow", "prop", "postprocess", "total")
 """Keys of ``VideoResult.timings_ms`` (0.0 for a stage the frame did not run)."""

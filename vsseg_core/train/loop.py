@@ -81,11 +81,8 @@ def learning_rate(config: TrainConfig, iteration: int) -> float:
 
 
 def machine_description(device: torch.device) -> str:
-    """Where training ran: the GPU for CUDA, else the CPU (``describe_machine``), with torch's
-    version."""
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA), {os.cpu_count()} CPU cores"
-    return f"CPU {describe_machine()}, torch {torch.__version__}"
+    """Where training ran (``describe_machine``, the GPU for CUDA) and torch's version."""
+    return f"{describe_machine(str(device))}, torch {torch.__version__}"
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
-from vsseg_core.temporal.warp import grid_flow
+from vsseg_core.flow import grid_flow
 from vsseg_core.train.data import class_weights
 
 DEFAULT_FLOW_SCALE = 0.5

@@ -21,7 +21,7 @@ import rclpy
 from tqdm import tqdm
 
 from vsseg_core.cli.args import output_file_arg, size_arg
-from vsseg_core.cli.evaluate import write_json
+from vsseg_core.cli.output import write_json
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.machine import describe_machine
 from vsseg_core.synth.config import SynthConfig
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
                                     if propagated else None),
         "policy": measured[0].info.policy, "backend": f"{measured[0].info.backend} {measured[0].info.precision}",
         "dds_profile": dds_profile(),
-        "machine": describe_machine(),
+        "machine": describe_machine(diagnostics.get("device", "cpu")),
     }
     print(f"{result['frames_answered']}/{args.frames} frames answered at {args.rate:g} Hz, "
           f"{height}x{width} rgb8, {result['policy']}, {result['backend']}")

@@ -27,7 +27,7 @@ from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.temporal.deviation import feature_deviation
-from vsseg_core.temporal.warp import grid_flow
+from vsseg_core.flow import grid_flow
 from vsseg_core.train.propagation import FrameCache, low_features
 
 DEFAULT_TARGET_DISAGREEMENT = 0.03

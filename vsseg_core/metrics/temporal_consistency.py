@@ -12,7 +12,7 @@ import numpy as np
 
 from vsseg_core.flow import dense_flow, in_view_mask, warp_labels_nearest
 from vsseg_core.labels import IGNORE_ID, NUM_CLASSES
-from vsseg_core.metrics import ConfusionMatrix
+from vsseg_core.metrics.confusion import ConfusionMatrix
 
 
 class TemporalConsistency:

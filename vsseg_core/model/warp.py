@@ -1,38 +1,15 @@
 """Flow-guided warping of feature maps (Deep Feature Flow), as GridSample so that ONNX Runtime
 and TensorRT run the same op.
 
-Flow convention (as ``vsseg_core.flow.dense_flow(current, keyframe)``): for pixel p of the
+Flow convention (as ``vsseg_core.flow.grid_flow(current, keyframe, ...)``): for pixel p of the
 current frame, p + flow[p] is where that content is in the keyframe. Warping the keyframe's
 features with that flow aligns them with the current frame.
 """
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
-
-from vsseg_core.flow import dense_flow
-
-
-def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Image flow (H, W, 2) float32 in image pixels -> (2, h, w) float32 in pixels of a feature
-    grid of ``size`` = (h, w) (values scaled by w/W and h/H)."""
-    height, width = flow.shape[:2]
-    small = cv2.resize(flow, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    small[..., 0] *= size[1] / width
-    small[..., 1] *= size[0] / height
-    return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32)
-
-
-def grid_flow(current: np.ndarray, keyframe: np.ndarray, size: tuple[int, int],
-              scale: float) -> np.ndarray:
-    """Flow from the ``current`` frame back to the ``keyframe`` (both (H, W) uint8 grey or
-    (H, W, 3) uint8 RGB at network input size), DIS on images downscaled by ``scale``, as
-    (1, 2, h, w) float32 in pixels of a feature grid of ``size`` = (h, w): the ``flow`` input of
-    the ``prop`` graph."""
-    return resize_flow(dense_flow(current, keyframe, scale=scale), size)[None]
 
 
 def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Inputs for INT8 calibration and for checking an engine: the tensors each graph really sees.
+"""Inputs for INT8 calibration and for checking an engine: the tensors each graph really sees,
+and the comparison of a candidate backend with a reference on them (`vsseg build-engine`).
 
 Every bundle graph has different inputs (``low`` and ``full`` take the image, ``high`` the low
 features of keyframes, ``prop`` a keyframe's features, the current low features and a flow
@@ -11,7 +12,7 @@ use exactly the pipeline's inputs.
     inputs = record_graph_inputs(reference, clips)             # {graph: [ {name: array} ]}
     batches = CalibrationBatches(bundle.graph("high"), inputs["high"])
 
-No TensorRT import here; the backend wraps ``CalibrationBatches`` in TensorRT's calibrator.
+``CalibrationBatches`` (``vsseg_core.runtime.int8_batches``) batches them for TensorRT.
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ import numpy as np
 from vsseg_core.bags.convert import DEFAULT_TOPIC
 from vsseg_core.bags.io import open_reader, require_topic
 from vsseg_core.bags.types import IMAGE, image_pixels, typestore
-from vsseg_core.bundle import GraphSpec
 from vsseg_core.data.sources import open_frames
-from vsseg_core.errors import VssegError
 from vsseg_core.runtime.base import Backend
+from vsseg_core.runtime.int8_batches import CalibrationError
 from vsseg_core.temporal.video import VideoSegmenter
 
 CLIP_LENGTH = 4
 """Frames per clip: one keyframe and three propagated frames (policy fixed:4)."""
 FRAME_PERIOD_S = 1 / 17
 """Stamps given to calibration frames (Cityscapes' 17 Hz)."""
-
-
-class CalibrationError(VssegError, ValueError):
-    """Calibration data that cannot be used (missing, empty, wrong shapes)."""
 
 
 def _clip_frames(total: int, frames: int, clip_length: int) -> dict[int, int]:
@@ -131,46 +127,6 @@ def record_graph_inputs(reference: Backend, clips: Sequence[Sequence[np.ndarray]
     if "full" in bundle.graphs:
         recorded["full"] = [{"image": inputs["image"]} for inputs in recorded.get("low", [])]
     return recorded
-
-
-class CalibrationBatches:
-    """Hands out ``samples`` (dicts of arrays of ``spec``'s input shapes) as batches of the
-    engine's batch size (the first dimension of ``spec``'s inputs), in order; ``next()`` gives
-    None when no full batch is left (a last partial batch is dropped)."""
-
-    def __init__(self, spec: GraphSpec, samples: Sequence[dict[str, np.ndarray]]) -> None:
-        self.spec = spec
-        batch_sizes = {shape[0] for shape in spec.inputs.values()}
-        if len(batch_sizes) != 1:
-            raise CalibrationError(f"graph {spec.name!r}: inputs disagree on the batch size "
-                                   f"({spec.inputs})")
-        self.batch_size = batch_sizes.pop()
-        for number, sample in enumerate(samples):
-            if set(sample) != set(spec.inputs):
-                raise CalibrationError(f"graph {spec.name!r} calibration sample {number} has "
-                                       f"inputs {sorted(sample)}, expected {sorted(spec.inputs)}")
-            for name, shape in spec.inputs.items():
-                per_sample = (1, *shape[1:])
-                if sample[name].shape != per_sample or sample[name].dtype != np.float32:
-                    raise CalibrationError(
-                        f"graph {spec.name!r} calibration sample {number} input {name!r} is "
-                        f"{sample[name].dtype} {sample[name].shape}, expected float32 {per_sample}")
-        self._samples = list(samples)
-        self._position = 0
-
-    def __len__(self) -> int:
-        """Number of full batches."""
-        return len(self._samples) // self.batch_size
-
-    def next(self) -> dict[str, np.ndarray] | None:
-        """The next batch {input name: (batch, ...) float32 contiguous array}, or None."""
-        end = self._position + self.batch_size
-        if end > len(self._samples):
-            return None
-        chunk = self._samples[self._position:end]
-        self._position = end
-        return {name: np.ascontiguousarray(np.concatenate([s[name] for s in chunk]))
-                for name in self.spec.inputs}
 
 
 def compare_backends(reference: Backend, candidate: Backend,
