@@ -32,6 +32,7 @@ from vsseg_core.bundle import (
 from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
+from vsseg_core.model.graphs import GRAPH_INPUTS, GRAPH_OUTPUTS, graph_modules
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.processing import Preprocessor
@@ -49,37 +50,6 @@ class ExportError(VssegError, RuntimeError):
     """The exported graphs do not reproduce the PyTorch model."""
 
 
-class _Low(nn.Module):
-    def __init__(self, model: PSPNet) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model.forward_low(image)
-
-
-class _High(_Low):
-    def forward(self, low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
-        deep = self.model.forward_high(low)
-        return deep, self.model.classify(deep, low)
-
-
-class _Full(_Low):
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model(image)
-
-
-class _Prop(nn.Module):
-    def __init__(self, model: PSPNet, propagation: FeaturePropagation) -> None:
-        super().__init__()
-        self.model, self.propagation = model, propagation
-
-    def forward(self, key_deep: torch.Tensor, key_low: torch.Tensor, low: torch.Tensor,
-                flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        deep = self.propagation(key_deep, key_low, low, flow)
-        return deep, self.model.classify(deep, low)
-
-
 def graph_specs(model: PSPNet, *, propagation: bool = False) -> dict[str, GraphSpec]:
     """Named static shapes of the bundle graphs for ``model`` (with ``prop`` if
     ``propagation``)."""
@@ -89,17 +59,13 @@ def graph_specs(model: PSPNet, *, propagation: bool = False) -> dict[str, GraphS
     low = (1, model.low_channels, *cfg.low_size)
     deep = (1, cfg.head_channels, *cfg.feature_size)
     logits = (1, cfg.num_classes, h, w)
-    specs = {
-        "low": GraphSpec("low", "low.onnx", {"image": image}, {"low": low}),
-        "high": GraphSpec("high", "high.onnx", {"low": low}, {"deep": deep, "logits": logits}),
-        "full": GraphSpec("full", "full.onnx", {"image": image}, {"logits": logits}),
-    }
-    if propagation:
-        flow = (1, 2, *cfg.low_size)
-        specs["prop"] = GraphSpec("prop", "prop.onnx",
-                                  {"key_deep": deep, "key_low": low, "low": low, "flow": flow},
-                                  {"deep": deep, "logits": logits})
-    return specs
+    shapes = {"image": image, "low": low, "deep": deep, "logits": logits, "key_deep": deep,
+              "key_low": low, "flow": (1, 2, *cfg.low_size)}
+    names = ("low", "high", "full") + (("prop",) if propagation else ())
+    return {name: GraphSpec(name, f"{name}.onnx",
+                            {k: shapes[k] for k in GRAPH_INPUTS[name]},
+                            {k: shapes[k] for k in GRAPH_OUTPUTS[name]})
+            for name in names}
 
 
 def _export_graph(module: nn.Module, spec: GraphSpec, path: Path, opset: int) -> None:
@@ -166,6 +132,26 @@ def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[s
     return worst
 
 
+def _manifest(model: PSPNet, specs: dict[str, GraphSpec], opset: int) -> dict:
+    """What model.json says of the network itself: format, architecture, input, classes,
+    graphs, opset and parameter count (the export adds parity, time, provenance, sha256)."""
+    return {
+        "format": BUNDLE_FORMAT,
+        "vsseg_version": __version__,
+        "architecture": model.config.to_json(),
+        "input": {"height": model.config.input_size[0], "width": model.config.input_size[1],
+                  "layout": "NCHW", "dtype": "float32", "range": "RGB 0..255",
+                  "mean": list(model.config.mean), "std": list(model.config.std)},
+        "classes": [{"train_id": c.train_id, "label_id": c.label_id, "name": c.name,
+                     "color": list(c.color)} for c in TRAIN_CLASSES],
+        "ignore_id": IGNORE_ID,
+        "graphs": {n: s.to_json() for n, s in specs.items()},
+        "onnx_opset": opset,
+        "parameters": int(sum(v.numel() for v in model.inference_state_dict().values()
+                              if v.is_floating_point())),
+    }
+
+
 def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
                   parity_frames: Sequence[np.ndarray] = (), opset: int = OPSET,
                   overwrite: bool = False, propagation: FeaturePropagation | None = None,
@@ -188,9 +174,7 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
         propagation = propagation.cpu().eval()
     specs = graph_specs(model, propagation=propagation is not None)
     with staged_directory(out_dir, overwrite=overwrite) as staging:
-        modules = {"low": _Low(model).eval(), "high": _High(model).eval(), "full": _Full(model).eval()}
-        if propagation is not None:
-            modules["prop"] = _Prop(model, propagation).eval()
+        modules = graph_modules(model, propagation)
         for name, spec in specs.items():
             _export_graph(modules[name], spec, staging / spec.file, opset)
         torch.save(model.inference_state_dict(), staging / WEIGHTS)
@@ -199,25 +183,10 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
             torch.save(propagation.state_dict(), staging / PROPAGATION_WEIGHTS)
             files.append(PROPAGATION_WEIGHTS)
         parity = _parity(model, propagation, specs, staging, parity_frames)
-        meta = {
-            "format": BUNDLE_FORMAT,
-            "vsseg_version": __version__,
-            "architecture": model.config.to_json(),
-            "input": {"height": model.config.input_size[0], "width": model.config.input_size[1],
-                      "layout": "NCHW", "dtype": "float32", "range": "RGB 0..255",
-                      "mean": list(model.config.mean), "std": list(model.config.std)},
-            "classes": [{"train_id": c.train_id, "label_id": c.label_id, "name": c.name,
-                         "color": list(c.color)} for c in TRAIN_CLASSES],
-            "ignore_id": IGNORE_ID,
-            "graphs": {n: s.to_json() for n, s in specs.items()},
-            "onnx_opset": opset,
-            "parameters": int(sum(v.numel() for v in model.inference_state_dict().values()
-                                  if v.is_floating_point())),
-            "parity": parity,
-            "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "provenance": provenance,
-            **({"temporal": temporal} if temporal is not None else {}),
-            "sha256": {f: sha256_file(staging / f) for f in files},
-        }
+        meta = {**_manifest(model, specs, opset), "parity": parity,
+                "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "provenance": provenance,
+                **({"temporal": temporal} if temporal is not None else {}),
+                "sha256": {f: sha256_file(staging / f) for f in files}}
         (staging / MANIFEST).write_text(json.dumps(meta, indent=2) + "\n")
     return Bundle.load(out_dir)

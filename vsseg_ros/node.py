@@ -23,27 +23,23 @@ import time
 import numpy as np
 import rclpy
 import rclpy.exceptions
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import (
-    FloatingPointRange,
-    IntegerRange,
-    ParameterDescriptor,
-    SetParametersResult,
-)
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CompressedImage, Image
 
-from vsseg.msg import ClassMap, SegmentationInfo, SemanticClass
+from vsseg.msg import ClassMap, SegmentationInfo
 from vsseg_core.bundle import Bundle
 from vsseg_core.errors import ConfigError, VssegError
-from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES, colorize
+from vsseg_core.frame_info import frame_latencies, info_fields
+from vsseg_core.labels import colorize
 from vsseg_core.runtime.factory import choose_backend, create_backend
 from vsseg_core.runtime.processing import confidence_to_uint8
-from vsseg_core.temporal.video import StreamError, VideoResult, VideoSegmenter, info_fields
+from vsseg_core.temporal.policy import KeyframePolicy
+from vsseg_core.temporal.video import VideoResult, VideoSegmenter
 from vsseg_core.visualize import overlay
 from vsseg_ros.image_conversion import (
     ImageRejected,
@@ -51,43 +47,22 @@ from vsseg_ros.image_conversion import (
     compressed_to_array,
     image_to_array,
 )
+from vsseg_ros.messages import class_map, descriptor, diagnostic_array, qos
 from vsseg_ros.parameters import BY_NAME, SPECS, engine_options, load_defaults, policy_string
-from vsseg_ros.statistics import LATENCY_KEYS, OK, WARN, NodeStatistics
+from vsseg_ros.statistics import OK, WARN, NodeStatistics
 
 NODE_NAME = "vsseg_node"
-_RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT, "reliable": ReliabilityPolicy.RELIABLE}
 _REJECT_LOG_PERIOD_S = 5.0
-
-
-def _descriptor(name: str) -> ParameterDescriptor:
-    spec = BY_NAME[name]
-    descriptor = ParameterDescriptor(description=spec.description + (" (live)" if spec.live else
-                                                                      " (applies at configure)"))
-    if spec.choices:
-        descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
-    if spec.low is not None and spec.kind == "integer":
-        descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high),
-                                                 step=0)]
-    elif spec.low is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low),
-                                                              to_value=float(spec.high), step=0.0)]
-    if spec.kind == "double":  # accept `-p budget_ms:=40` (an integer); ParameterSpec.check validates
-        descriptor.dynamic_typing = True
-    return descriptor
-
-
-def _qos(reliability: str, depth: int, *, latched: bool = False) -> QoSProfile:
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=_RELIABILITY[reliability],
-                      durability=DurabilityPolicy.TRANSIENT_LOCAL if latched
-                      else DurabilityPolicy.VOLATILE)
+STOP_TIMEOUT_S = 10.0
+"""How long deactivate/shutdown wait for the worker to finish its frame."""
+POLICY_PARAMETERS = ("policy", "interval", "threshold", "max_interval", "budget_ms")
 
 
 class SegmentationNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__(NODE_NAME, **kwargs)
         for name, default in load_defaults().items():
-            self.declare_parameter(name, default, _descriptor(name))
+            self.declare_parameter(name, default, descriptor(name))
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.bundle: Bundle | None = None
         self.backend = None
@@ -101,7 +76,8 @@ class SegmentationNode(LifecycleNode):
         self._waiting: tuple[object, float] | None = None
         self._stopping = False
         self._active = False
-        self._next_policy = None  # a resolved KeyframePolicy waiting for the worker
+        self._next_policy: KeyframePolicy | None = None  # for the worker; under _condition
+        self.stop_timeout_s = STOP_TIMEOUT_S
 
     # -- parameters -------------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -119,66 +95,66 @@ class SegmentationNode(LifecycleNode):
             if reason is not None:
                 return SetParametersResult(successful=False, reason=reason)
         candidate = {**self._values(), **{p.name: p.value for p in parameters}}
-        if self.segmenter is not None and any(p.name in ("policy", "interval", "threshold",
-                                                          "max_interval", "budget_ms")
-                                              for p in parameters):
+        if self.segmenter is not None and any(p.name in POLICY_PARAMETERS for p in parameters):
             try:  # resolve now (with the new values), apply on the next frame
-                self._next_policy = self.segmenter.resolve_policy(
-                    policy_string(candidate), candidate["max_interval"])
+                policy = self.segmenter.resolve_policy(policy_string(candidate),
+                                                       candidate["max_interval"])
             except VssegError as exc:
                 return SetParametersResult(successful=False, reason=str(exc))
+            with self._condition:  # the worker takes it with the next frame
+                self._next_policy = policy
         return SetParametersResult(successful=True)
 
     # -- lifecycle --------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = self._values()
         try:
-            reason = next((r for r in (BY_NAME[k].check(v) for k, v in values.items()) if r), None)
-            if reason is not None:  # overrides given at start-up bypass the set-callback
-                raise ConfigError(reason)
-            self.bundle = Bundle.load(values["model"] or None)
-            name, self.backend_choice = choose_backend(values["backend"], values["device"])
-            self.get_logger().info(f"backend {name} ({self.backend_choice})")
-            self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
-                                          precision=values["precision"],
-                                          engine=engine_options(values),
-                                          log=self.get_logger().info,
-                                          warn=self.get_logger().warning)
-            self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
-                                            low_latency=values["low_latency"],
-                                            max_gap_s=values["max_gap_s"])
-            self.segmenter.set_policy(policy_string(values), max_interval=values["max_interval"])
-            self.segmenter.warmup()
-        except VssegError as exc:
-            self.get_logger().error(f"configure failed: {exc}")
-            self._release_model()
-            return TransitionCallbackReturn.FAILURE
+            self._load_model(values)
         except Exception as exc:  # e.g. a backend library failing: still a clean FAILURE
-            self.get_logger().error(f"configure failed: {type(exc).__name__}: {exc}; check the "
-                                    "model, backend, device and precision parameters")
+            reason = str(exc) if isinstance(exc, VssegError) else (
+                f"{type(exc).__name__}: {exc}; check the model, backend, device and precision "
+                "parameters")
+            self.get_logger().error(f"configure failed: {reason}")
             self._release_model()
             return TransitionCallbackReturn.FAILURE
-        out_qos = _qos(values["output_reliability"], values["output_depth"])
+        out_qos = qos(values["output_reliability"], values["output_depth"])
         for topic, kind in (("semantic_mask", Image), ("semantic_confidence", Image),
                             ("semantic_color", Image), ("semantic_overlay", Image),
                             ("~/info", SegmentationInfo)):
             self._outputs[topic] = self.create_lifecycle_publisher(kind, topic, out_qos)
-        self._labels_pub = self.create_publisher(ClassMap, "~/labels", _qos("reliable", 1, latched=True))
+        self._labels_pub = self.create_publisher(ClassMap, "~/labels", qos("reliable", 1, latched=True))
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._labels_pub.publish(self._class_map())
+        self._labels_pub.publish(class_map(self.get_clock().now().to_msg()))
         self.stats = NodeStatistics()
         self.get_logger().info(f"configured: {self.bundle.root} on {self.backend!r}, policy "
                                f"{self.segmenter.policy.spec}")
         return super().on_configure(state)
 
+    def _load_model(self, values: dict) -> None:
+        """Bundle, backend and segmenter for the parameters, warmed up; raises on any problem."""
+        reason = next((r for r in (BY_NAME[k].check(v) for k, v in values.items()) if r), None)
+        if reason is not None:  # overrides given at start-up bypass the set-callback
+            raise ConfigError(reason)
+        self.bundle = Bundle.load(values["model"] or None)
+        name, self.backend_choice = choose_backend(values["backend"], values["device"])
+        self.get_logger().info(f"backend {name} ({self.backend_choice})")
+        self.backend = create_backend(values["backend"], self.bundle, device=values["device"],
+                                      precision=values["precision"], engine=engine_options(values),
+                                      log=self.get_logger().info, warn=self.get_logger().warning)
+        self.segmenter = VideoSegmenter(self.bundle, self.backend, policy_string(values),
+                                        max_interval=values["max_interval"],
+                                        low_latency=values["low_latency"],
+                                        max_gap_s=values["max_gap_s"], restart_on_resize=True)
+        self.segmenter.warmup()
+
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = self._values()
-        qos = _qos(values["input_reliability"], values["input_depth"])
+        input_qos = qos(values["input_reliability"], values["input_depth"])
         if values["compressed_input"]:
             self._subscription = self.create_subscription(CompressedImage, "image/compressed",
-                                                          self._on_image, qos)
+                                                          self._on_image, input_qos)
         else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
+            self._subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
         self._stopping = False
         self._worker = threading.Thread(target=self._work, name="vsseg-worker", daemon=True)
         self._worker.start()
@@ -188,7 +164,8 @@ class SegmentationNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_processing()
+        if not self._stop_processing():
+            return TransitionCallbackReturn.ERROR  # on_error decides; the model stays loaded
         self._publish_diagnostics()
         return super().on_deactivate(state)
 
@@ -197,17 +174,23 @@ class SegmentationNode(LifecycleNode):
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._stop_processing()
+        if not self._stop_processing():
+            return TransitionCallbackReturn.ERROR
         self._release_all()
         return super().on_shutdown(state)
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if not self._stop_processing():  # never close the backend under a running frame
+            self.get_logger().error(f"error in state {state.label}: the worker is still running; "
+                                    "finalizing without releasing the model (restart the node)")
+            return TransitionCallbackReturn.FAILURE  # -> finalized
         self.get_logger().error(f"error in state {state.label}: releasing everything; configure again")
-        self._stop_processing()
         self._release_all()
         return super().on_error(state)  # SUCCESS: back to unconfigured, ready to configure again
 
-    def _stop_processing(self) -> None:
+    def _stop_processing(self) -> bool:
+        """Unsubscribe, stop the timer and the worker; False (logged) when the worker is still
+        segmenting after ``stop_timeout_s``, so the caller must not release the model."""
         self._active = False
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
@@ -219,10 +202,17 @@ class SegmentationNode(LifecycleNode):
             self._stopping, self._waiting = True, None
             self._condition.notify_all()
         if self._worker is not None:
-            self._worker.join(timeout=10.0)
+            self._worker.join(timeout=self.stop_timeout_s)
+            if self._worker.is_alive():
+                self.get_logger().error(f"the worker is still segmenting a frame after "
+                                        f"{self.stop_timeout_s:g} s; the model stays loaded")
+                return False
             self._worker = None
+        return True
 
     def _release_model(self) -> None:
+        with self._condition:  # a policy resolved for this model must not reach the next one
+            self._next_policy = None
         if self.segmenter is not None:
             self.segmenter.close()
         if self.backend is not None:
@@ -257,9 +247,11 @@ class SegmentationNode(LifecycleNode):
                     self._condition.wait(timeout=1.0)
                 if self._stopping:
                     return
-                msg, received = self._waiting
-                self._waiting = None
+                (msg, received), self._waiting = self._waiting, None
+                policy, self._next_policy = self._next_policy, None
             try:
+                if policy is not None and self.segmenter is not None:
+                    self.segmenter.set_policy(policy)
                 self._process(msg, received)
             except Exception as exc:  # keep serving frames; report in /diagnostics
                 self.stats.frame_failed(f"{type(exc).__name__}: {exc}")
@@ -284,27 +276,20 @@ class SegmentationNode(LifecycleNode):
             self._reject(str(exc))
             return
         converted = time.perf_counter()
-        values = self._values()
-        policy, self._next_policy = self._next_policy, None
-        if policy is not None:
-            segmenter.set_policy(policy)
-        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        try:
-            result = segmenter.step(pixels, stamp)
-        except StreamError:
-            segmenter.reset()  # new camera resolution: a new stream
-            result = segmenter.step(pixels, stamp)
-        published = self._publish(msg, pixels, result, values)
+        result = segmenter.step(pixels, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        published = self._publish(msg, pixels, result, self._values())
         done = time.perf_counter()
-        ran = {k: v for k, v in result.timings_ms.items() if k in LATENCY_KEYS and v > 0.0}
-        latencies = {"conversion": (converted - started) * 1000.0, **ran,
-                     "segmentation": result.timings_ms["total"],
-                     "publish": (done - converted) * 1000.0 - result.timings_ms["total"],
-                     "end_to_end": (done - received) * 1000.0}
-        self._outputs["~/info"].publish(self._info(msg, result, latencies))
+        latencies = frame_latencies(
+            result, conversion_ms=(converted - started) * 1000.0,
+            publish_ms=(done - converted) * 1000.0 - result.timings_ms["total"],
+            end_to_end_ms=(done - received) * 1000.0)
+        self._outputs["~/info"].publish(SegmentationInfo(
+            header=msg.header, **info_fields(result, segmenter, latencies)))
         self.stats.frame_processed(latencies, result.keyframe, published)
 
     def _publish(self, msg, pixels: np.ndarray, result: VideoResult, values: dict) -> tuple[str, ...]:
+        """The mask, and each optional output that is switched on and has a subscriber; returns
+        the names of the optional ones sent."""
         header, publishers, published = msg.header, self._outputs, []
         publishers["semantic_mask"].publish(array_to_image(result.labels, header))
         if values["publish_confidence"] and publishers["semantic_confidence"].get_subscription_count():
@@ -320,18 +305,6 @@ class SegmentationNode(LifecycleNode):
             published.append("overlay")
         return tuple(published)
 
-    def _info(self, msg, result: VideoResult, latencies: dict[str, float]) -> SegmentationInfo:
-        return SegmentationInfo(header=msg.header, **info_fields(
-            result, self.segmenter, conversion_ms=latencies["conversion"],
-            publish_ms=latencies["publish"], end_to_end_ms=latencies["end_to_end"]))
-
-    def _class_map(self) -> ClassMap:
-        classes = [SemanticClass(train_id=c.train_id, label_id=c.label_id, name=c.name,
-                                 color=list(c.color)) for c in TRAIN_CLASSES]
-        message = ClassMap(classes=classes, ignore_id=IGNORE_ID)
-        message.header.stamp = self.get_clock().now().to_msg()
-        return message
-
     def _publish_diagnostics(self) -> None:
         if self._diagnostics_pub is None:
             return
@@ -346,14 +319,10 @@ class SegmentationNode(LifecycleNode):
                            "precision": self.backend.precision,
                            "device": self.backend.device, "model": str(self.bundle.root),
                            "policy": self.segmenter.policy.spec})
-        status = DiagnosticStatus(
-            level=bytes([level]), name=f"{self.get_name()}: segmentation", message=message,
-            hardware_id=self.backend.device if self.backend is not None else "none",
-            values=[KeyValue(key=k, value=f"{v:.3f}" if isinstance(v, float) else str(v))
-                    for k, v in values.items()])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
+        self._diagnostics_pub.publish(diagnostic_array(
+            f"{self.get_name()}: segmentation", level, message,
+            self.backend.device if self.backend is not None else "none", values,
+            self.get_clock().now().to_msg()))
 
 
 USAGE = """\
@@ -393,8 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.1)
     finally:
-        node._stop_processing()
-        node._release_all()
+        if node._stop_processing():  # else the worker still runs: leave the model to exit
+            node._release_all()
         executor.remove_node(node)
         node.destroy_node()
         rclpy.try_shutdown()

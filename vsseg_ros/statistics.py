@@ -14,9 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-LATENCY_KEYS = ("conversion", "preprocess", "low", "high", "flow", "prop", "postprocess",
-                "segmentation", "publish", "end_to_end")
-"""Per-frame latencies (ms) the node records, in pipeline order."""
+from vsseg_core.frame_info import LATENCIES
+
 OK, WARN, ERROR = 0, 1, 2
 
 
@@ -27,7 +26,7 @@ class NodeStatistics:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._latency = {key: deque(maxlen=window) for key in LATENCY_KEYS}
+        self._latency = {key: deque(maxlen=window) for key in LATENCIES}
         self._keyframes: deque[bool] = deque(maxlen=window)
         self._inputs: deque[float] = deque()
         self._outputs: deque[float] = deque()
@@ -61,13 +60,15 @@ class NodeStatistics:
 
     def frame_processed(self, latencies_ms: dict[str, float], keyframe: bool,
                         published: tuple[str, ...] = ()) -> None:
-        """``latencies_ms`` for (a subset of) LATENCY_KEYS; ``published``: optional outputs sent."""
+        """``latencies_ms`` for (a subset of) ``LATENCIES``; a stage the frame did not run
+        (0.0) is no sample. ``published``: optional outputs sent."""
         with self._lock:
             self.processed += 1
             self._outputs.append(self._clock())
             self._keyframes.append(keyframe)
             for key, value in latencies_ms.items():
-                self._latency[key].append(value)
+                if value > 0.0:
+                    self._latency[key].append(value)
             for name in published:
                 self.published[name] += 1
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from vsseg_core.bags.io import BagError, open_reader, require_topic, topics
 from vsseg_core.bags.segment import DIAGNOSTICS_TOPIC, INFO_TOPIC, MASK_TOPIC
 from vsseg_core.bags.types import DIAGNOSTICS, IMAGE, INFO, image_pixels, stamp_ns, typestore
+from vsseg_core.frame_info import stage_timings
 from vsseg_core.temporal.evaluate import StreamScores
 from vsseg_core.temporal.video import DEFAULT_MAX_GAP_S
 
@@ -47,12 +48,9 @@ def evaluate_bag(bag: str | Path, *, image_topic: str, gt_topic: str | None) -> 
         previous = key
         info = frame["info"]
         policy, backend = info.policy, f"{info.backend} ({info.precision})"
-        timings = {"preprocess": info.preprocess_ms, "low": info.low_ms, "high": info.high_ms,
-                   "flow": info.flow_ms, "prop": info.prop_ms, "postprocess": info.postprocess_ms,
-                   "total": info.segmentation_ms}
         scores.add(frame.get("image"), frame["mask"], frame.get("truth"), keyframe=info.keyframe,
                    reason=info.keyframe_reason, propagated=info.served_by_propagation,
-                   timings_ms=timings)
+                   timings_ms=stage_timings(info))
     if not scores.totals["all"]:
         raise BagError(f"bag {bag} has no {MASK_TOPIC} message with a matching {INFO_TOPIC}; "
                        "segment it first with `vsseg bag segment`")

@@ -28,14 +28,14 @@ from tqdm import tqdm
 
 from vsseg_core.bundle import Bundle
 from vsseg_core.cli.args import add_backend_arguments, open_backend, png_arg, policy_arg
-from vsseg_core.data.sources import open_frames
+from vsseg_core.data.sources import FrameSource, open_frames
 from vsseg_core.errors import VssegError
 from vsseg_core.image_io import write_png, write_png_atomic
 from vsseg_core.labels import CLASS_NAMES, colorize
-from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.staging import staged_directory
-from vsseg_core.temporal.video import STAGES, VideoResult, VideoSegmenter
+from vsseg_core.temporal.evaluate import StreamScores
+from vsseg_core.temporal.video import VideoResult, VideoSegmenter
 from vsseg_core.visualize import contact_sheet, overlay
 
 NAME = "segment"
@@ -72,24 +72,19 @@ def _save(out: Path, stem: str, result: VideoResult) -> None:
     write_png(out / f"{stem}_confidence.png", confidence_to_uint8(result.confidence))
 
 
-def _summary(segmenter: VideoSegmenter, timings: list[dict[str, float]], keyframes: int,
-             scores: ConfusionMatrix, labelled: int) -> dict:
+def _summary(segmenter: VideoSegmenter, scores: StreamScores) -> dict:
+    """summary.json: the run's settings, keyframe ratio, {stage: {mean, p95}} ms and scores."""
     backend = segmenter.backend
-    latency = {stage: {"mean": float(np.mean([t[stage] for t in timings])),
-                       "p95": float(np.percentile([t[stage] for t in timings], 95))}
-               for stage in STAGES}
-    iou = scores.iou()
-    miou = scores.miou() if labelled else float("nan")
-    return {"frames": len(timings), "backend": backend.name, "device": backend.device,
+    return {"frames": scores.frames, "backend": backend.name, "device": backend.device,
             "precision": backend.precision, "policy": segmenter.policy.spec,
-            "low_latency": segmenter.low_latency, "keyframe_ratio": keyframes / len(timings),
-            "latency_ms": latency,
-            "miou": None if np.isnan(miou) else miou, "labelled_frames": labelled,
-            "per_class_iou": {name: None if np.isnan(v) or not labelled else float(v)
-                              for name, v in zip(CLASS_NAMES, iou)},
+            "low_latency": segmenter.low_latency,
+            "keyframe_ratio": scores.keyframes / scores.frames,
+            "latency_ms": scores.stage_latency(),
+            "miou": scores.miou(), "labelled_frames": scores.labelled,
+            "per_class_iou": scores.per_class_iou(),
             "predicted_without_ground_truth_px": {
                 name: int(count) for name, count in
-                zip(CLASS_NAMES, scores.predicted_without_ground_truth()) if count}}
+                zip(CLASS_NAMES, scores.confusion.predicted_without_ground_truth()) if count}}
 
 
 def _table(summary: dict) -> str:
@@ -127,49 +122,58 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_policy(bundle: Bundle) -> str:
+    """adaptive, or per_frame (said on stdout) for a bundle without propagation."""
+    if bundle.temporal is not None:
+        return "adaptive"
+    print(f"{bundle.root} has no propagation graph: every frame is a keyframe "
+          "(`vsseg train-propagation` adds it)")
+    return "per_frame"
+
+
 def _segment(args: argparse.Namespace, out: Path) -> tuple[dict, list[tuple[str, list[np.ndarray]]]]:
     """Segment every input frame into ``out``; returns the summary (also written as summary.json)
     and the preview rows."""
     source = open_frames(args.input)
-    picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
-    shown: list[tuple[str, list[np.ndarray]]] = []
     bundle = Bundle.load(args.model)
-    policy = args.policy
-    if policy is None:
-        policy = "adaptive" if bundle.temporal is not None else "per_frame"
-        if bundle.temporal is None:
-            print(f"{bundle.root} has no propagation graph: every frame is a keyframe "
-                  "(`vsseg train-propagation` adds it)")
-    scores, labelled, keyframes, timings, stems = ConfusionMatrix(), 0, 0, [], set()
+    policy = args.policy or _default_policy(bundle)
     with open_backend(args, bundle) as backend, \
-            VideoSegmenter(bundle, backend, policy, low_latency=args.low_latency) as segmenter:
+            VideoSegmenter(bundle, backend, policy, low_latency=args.low_latency,
+                           restart_on_resize=True) as segmenter:
         segmenter.warmup()
-        sequence, position = None, 0
         with tqdm(total=len(source), unit="frame", disable=args.quiet, desc="vsseg segment",
                   mininterval=1.0) as bar:
-            for frame in source:
-                if frame.stem in stems:
-                    raise VssegError(f"two input frames are named {frame.stem!r}; rename one so "
-                                     "their outputs do not overwrite each other")
-                stems.add(frame.stem)
-                if frame.sequence != sequence or (
-                        segmenter.frame_size not in (None, frame.rgb.shape[:2])):
-                    segmenter.reset()  # a new sequence, or a new image size, is a new stream
-                    sequence, position = frame.sequence, 0
-                result = segmenter.step(frame.rgb, position / source.fps)
-                position += 1
-                _save(out, frame.stem, result)
-                timings.append(result.timings_ms)
-                keyframes += result.keyframe
-                if frame.labels is not None:
-                    scores.update(result.labels, frame.labels)
-                    labelled += 1
-                if args.preview is not None and frame.index in picks:
-                    truth = colorize(frame.labels) if frame.labels is not None else overlay(frame.rgb, result.labels)
-                    shown.append((frame.stem, [frame.rgb, colorize(result.labels), truth]))
-                bar.update(1)
-    if not timings:
+            scores, shown = _segment_frames(args, source, segmenter, out, bar)
+    if not scores.frames:
         raise VssegError(f"input {args.input} produced no frames; check the path")
-    summary = _summary(segmenter, timings, keyframes, scores, labelled)
+    summary = _summary(segmenter, scores)
     (out / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return summary, shown
+
+
+def _segment_frames(args: argparse.Namespace, source: FrameSource, segmenter: VideoSegmenter,
+                    out: Path, bar: tqdm) -> tuple[StreamScores, list[tuple[str, list[np.ndarray]]]]:
+    """Stream ``source`` (each sequence a stream, stamps index / fps), write each frame's PNGs
+    into ``out``; returns the scores and the preview rows (``PREVIEW_FRAMES`` spread evenly)."""
+    picks = set(np.linspace(0, max(0, len(source) - 1), PREVIEW_FRAMES).round().astype(int).tolist())
+    scores, shown, stems = StreamScores(), [], set()
+    sequence, position = None, 0
+    for frame in source:
+        if frame.stem in stems:
+            raise VssegError(f"two input frames are named {frame.stem!r}; rename one so "
+                             "their outputs do not overwrite each other")
+        stems.add(frame.stem)
+        if frame.sequence != sequence:
+            segmenter.reset()
+            sequence, position = frame.sequence, 0
+        result = segmenter.step(frame.rgb, position / source.fps)
+        position += 1
+        _save(out, frame.stem, result)
+        scores.add(None, result.labels, frame.labels, keyframe=result.keyframe,
+                   reason=result.reason, propagated=result.served_by == "propagation",
+                   timings_ms=result.timings_ms)
+        if args.preview is not None and frame.index in picks:
+            truth = colorize(frame.labels) if frame.labels is not None else overlay(frame.rgb, result.labels)
+            shown.append((frame.stem, [frame.rgb, colorize(result.labels), truth]))
+        bar.update(1)
+    return scores, shown

@@ -1,7 +1,8 @@
 """PyTorch backend: rebuilds the PSPNet from the bundle's model.json and weights.pt.
 
-Graphs map to the network's seam: ``low`` -> forward_low, ``high`` -> forward_high + classify,
-``full`` -> forward, ``prop`` -> FeaturePropagation (propagation.pt) + classify. fp16 runs on CUDA only; "auto" precision means fp16 on CUDA, fp32 on CPU.
+Graphs run the same modules the ONNX files were exported from (``vsseg_core.model.graphs``;
+``prop`` with FeaturePropagation from propagation.pt). fp16 runs on CUDA only; "auto" precision
+means fp16 on CUDA, fp32 on CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from vsseg_core.bundle import PROPAGATION_WEIGHTS, WEIGHTS, Bundle, BundleError
+from vsseg_core.model.graphs import GRAPH_INPUTS, GRAPH_OUTPUTS, graph_modules
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.base import Backend, BackendError, resolve_device
@@ -65,9 +67,12 @@ class TorchBackend(Backend):
             raise BackendError("fp16 needs CUDA; use precision fp32 (or auto) on the CPU")
         self.precision = precision
         self._dtype = _DTYPES[precision]
-        self._model: PSPNet | None = load_model(bundle).to(self.device, self._dtype)
+        model = load_model(bundle).to(self.device, self._dtype)
         propagation = load_propagation(bundle)
-        self._propagation = None if propagation is None else propagation.to(self.device, self._dtype)
+        if propagation is not None:
+            propagation = propagation.to(self.device, self._dtype)
+        self._graphs = {name: module for name, module in graph_modules(model, propagation).items()
+                        if name in bundle.graphs}
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(array).to(self.device, self._dtype)
@@ -77,27 +82,14 @@ class TorchBackend(Backend):
         return tensor.float().cpu().numpy()
 
     def _run(self, graph: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        model = self._model
-        assert model is not None  # Backend.run refuses closed backends
+        module = self._graphs.get(graph)
+        if module is None:
+            raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
         with torch.inference_mode():
-            if graph == "low":
-                outputs = {"low": model.forward_low(self._tensor(inputs["image"]))}
-            elif graph == "high":
-                low = self._tensor(inputs["low"])
-                deep = model.forward_high(low)
-                outputs = {"deep": deep, "logits": model.classify(deep, low)}
-            elif graph == "full":
-                outputs = {"logits": model(self._tensor(inputs["image"]))}
-            elif graph == "prop" and self._propagation is not None:
-                key_deep, key_low, low, flow = (self._tensor(inputs[k])
-                                                for k in ("key_deep", "key_low", "low", "flow"))
-                deep = self._propagation(key_deep, key_low, low, flow)
-                outputs = {"deep": deep, "logits": model.classify(deep, low)}
-            else:
-                raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
-            return {name: self._numpy(value) for name, value in outputs.items()}
+            outputs = module(*(self._tensor(inputs[name]) for name in GRAPH_INPUTS[graph]))
+            return {name: self._numpy(value) for name, value in zip(GRAPH_OUTPUTS[graph], outputs)}
 
     def _release(self) -> None:
-        self._model = self._propagation = None
+        self._graphs = {}
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -82,18 +82,35 @@ class StreamScores:
         if image is not None:
             self.tc.push(image, labels)
 
+    @property
+    def frames(self) -> int:
+        return len(self.totals["all"])
+
+    def miou(self) -> float | None:
+        """mIoU (0-1) over the labelled frames; None without labels."""
+        return _nan_to_none(self.confusion.miou()) if self.labelled else None
+
+    def per_class_iou(self) -> dict[str, float | None]:
+        """IoU (0-1) by class name; None for a class absent from labels and predictions, and
+        for every class without labels."""
+        return {name: (_nan_to_none(v) if self.labelled else None)
+                for name, v in zip(CLASS_NAMES, self.confusion.iou())}
+
+    def stage_latency(self) -> dict[str, dict[str, float]]:
+        """{stage: {mean, p95}} in ms per ``STAGES`` key, over every frame."""
+        return {stage: {"mean": float(np.mean(v)), "p95": float(np.percentile(v, 95))}
+                for stage, v in self.stages.items()}
+
     def record(self, *, policy: str, backend: str, machine: str, **extra) -> dict:
         """The JSON record (module docstring) plus ``extra`` keys."""
-        frames = len(self.totals["all"])
+        frames = self.frames
         if not frames:
             raise DatasetError("no frames were segmented")
-        labelled = self.labelled
         return {
             "policy": policy,
-            "miou": _nan_to_none(self.confusion.miou()) if labelled else None,
+            "miou": self.miou(),
             "tc": _nan_to_none(self.tc.value()),
-            "per_class_iou": {name: (_nan_to_none(v) if labelled else None)
-                              for name, v in zip(CLASS_NAMES, self.confusion.iou())},
+            "per_class_iou": self.per_class_iou(),
             "keyframe_ratio": self.keyframes / frames,
             "fps": frames / (sum(self.totals["all"]) / 1000.0),
             "latency_ms": latency_summary(self.totals["all"]),
@@ -102,7 +119,7 @@ class StreamScores:
             "stage_mean_ms": {stage: float(np.mean(v)) for stage, v in self.stages.items()},
             "keyframe_reasons": dict(self.reasons),
             "frames": frames,
-            "labelled_frames": labelled,
+            "labelled_frames": self.labelled,
             "backend": backend,
             "machine": machine,
             **extra,

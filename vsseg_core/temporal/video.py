@@ -31,7 +31,13 @@ from vsseg_core.flow import grid_flow, to_grey
 from vsseg_core.runtime.base import Backend
 from vsseg_core.runtime.processing import Preprocessor, postprocess
 from vsseg_core.temporal.deviation import feature_deviation
-from vsseg_core.temporal.policy import KeyframePolicy, KeyframeScheduler, PerFrame, parse_policy
+from vsseg_core.temporal.policy import (
+    Decision,
+    KeyframePolicy,
+    KeyframeScheduler,
+    PerFrame,
+    parse_policy,
+)
 
 STAGES = ("preprocess", "low", "high", "flow", "prop", "postprocess", "total")
 """Keys of ``VideoResult.timings_ms`` (0.0 for a stage the frame did not run)."""
@@ -43,6 +49,11 @@ DEFAULT_MAX_GAP_S = 0.5
 
 class StreamError(VssegError, ValueError):
     """A frame or stamp that the stream cannot take (the message says what to do)."""
+
+
+class FrameSizeChanged(StreamError):
+    """A frame whose size differs from the stream's (``restart_on_resize`` starts a new stream
+    instead)."""
 
 
 @dataclass(frozen=True)
@@ -64,23 +75,6 @@ class VideoResult:
     timings_ms: dict[str, float]
 
 
-def info_fields(result: VideoResult, segmenter: VideoSegmenter, *, conversion_ms: float,
-                publish_ms: float, end_to_end_ms: float) -> dict:
-    """The fields of msg/SegmentationInfo (all but the header) for ``result``, as the node and
-    `vsseg bag segment` publish them; times in ms."""
-    timings, backend = result.timings_ms, segmenter.backend
-    return dict(
-        keyframe=result.keyframe, keyframe_reason=result.reason,
-        served_by_propagation=result.served_by == "propagation",
-        frames_since_keyframe=segmenter.scheduler.frames_since_keyframe,
-        deviation=math.nan if result.deviation is None else float(result.deviation),
-        conversion_ms=conversion_ms, preprocess_ms=timings["preprocess"], low_ms=timings["low"],
-        high_ms=timings["high"], flow_ms=timings["flow"], prop_ms=timings["prop"],
-        postprocess_ms=timings["postprocess"], segmentation_ms=timings["total"],
-        publish_ms=publish_ms, end_to_end_ms=end_to_end_ms, backend=backend.name,
-        precision=backend.precision, policy=segmenter.policy.spec)
-
-
 @dataclass(frozen=True)
 class _Keyframe:
     grey: np.ndarray  # (H, W) uint8, network input size
@@ -91,13 +85,17 @@ class _Keyframe:
 class VideoSegmenter:
     """One instance per camera stream. ``policy``: a policy string (see
     ``vsseg_core.temporal.policy``) or a KeyframePolicy; ``adaptive`` uses the bundle's
-    calibrated threshold. Close it (or use ``with``) to stop the low-latency worker."""
+    calibrated threshold, and ``max_interval`` (frames) overrides the bundle's for adaptive and
+    budget. A frame of another size than the stream's raises FrameSizeChanged, or with
+    ``restart_on_resize`` starts a new stream at the new size (a camera that changed its
+    resolution). Close it (or use ``with``) to stop the low-latency worker."""
 
     def __init__(self, bundle: Bundle, backend: Backend, policy: str | KeyframePolicy = "adaptive",
-                 *, low_latency: bool = False, max_gap_s: float = DEFAULT_MAX_GAP_S) -> None:
+                 *, max_interval: int | None = None, low_latency: bool = False,
+                 max_gap_s: float = DEFAULT_MAX_GAP_S, restart_on_resize: bool = False) -> None:
         temporal = bundle.temporal
         self.bundle, self.backend = bundle, backend
-        policy = self.resolve_policy(policy)
+        policy = self.resolve_policy(policy, max_interval)
         if not max_gap_s > 0:
             raise ValueError(f"max_gap_s must be > 0, got {max_gap_s}")
         cut = (temporal or {}).get("cut_deviation")
@@ -105,6 +103,7 @@ class VideoSegmenter:
                                            cut_deviation=math.inf if cut is None else float(cut))
         self.flow_scale = float((temporal or {}).get("flow_scale", 0.5))
         self.low_latency = low_latency
+        self.restart_on_resize = restart_on_resize
         self._preprocess = Preprocessor(bundle.input_size)
         self._low_size = bundle.config.low_size
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="vsseg-keyframe") if low_latency else None
@@ -175,64 +174,103 @@ class VideoSegmenter:
             self._key = _Keyframe(grey, low, future.result())
 
     def _check(self, image: np.ndarray, stamp: float) -> None:
+        """Raise StreamError for a bad stamp, FrameSizeChanged for a new frame size (or, with
+        ``restart_on_resize``, start a new stream)."""
         if not isinstance(stamp, numbers.Real) or not math.isfinite(stamp):
             raise StreamError(f"stamp must be a finite number of seconds, got {stamp!r}")
         size = tuple(np.shape(image)[:2])
-        if self._frame_size is not None and size != self._frame_size:
-            raise StreamError(f"frame size changed mid-stream from {self._frame_size[0]}x"
-                              f"{self._frame_size[1]} to {size[0]}x{size[1]}; call reset() to start "
-                              "a new stream at the new size")
+        if self._frame_size is None or size == self._frame_size:
+            return
+        if self.restart_on_resize:
+            self.reset()
+            return
+        raise FrameSizeChanged(f"frame size changed mid-stream from {self._frame_size[0]}x"
+                               f"{self._frame_size[1]} to {size[0]}x{size[1]}; call reset() to "
+                               "start a new stream at the new size")
 
     def step(self, image: np.ndarray, stamp: float) -> VideoResult:
         """Segment the next frame: ``image`` (h, w, 3) uint8 RGB or (h, w) uint8 grey,
         ``stamp`` its capture time in seconds. Raises StreamError (size change, bad stamp) or
         ValueError (not a uint8 image) without changing the stream's state."""
         self._check(image, stamp)
-        times = dict.fromkeys(STAGES, 0.0)
-        start = time.perf_counter()
+        timer = _StageTimer()
         tensor, geometry = self._preprocess(image)
         self._frame_size = geometry.source_size
         grey = to_grey(tensor[0].transpose(1, 2, 0).astype(np.uint8))
-        mark = time.perf_counter()
-        times["preprocess"] = mark - start
+        timer.lap("preprocess")
         low = self.backend.run("low", {"image": tensor})["low"]
-        times["low"], mark = time.perf_counter() - mark, time.perf_counter()
+        timer.lap("low")
+        decision, deviation = self._decide(low, float(stamp))
+        asynchronous = (decision.keyframe and self.low_latency and self._key is not None
+                        and decision.reason not in FORCED_REASONS)
+        if decision.keyframe and not asynchronous:
+            logits, served_by = self._run_keyframe(grey, low), "network"
+            timer.lap("high")
+        else:
+            if asynchronous:
+                self._start_keyframe(grey, low)
+            logits, served_by = self._propagate(grey, low, timer), "propagation"
+        labels, confidence = postprocess(logits, geometry)
+        timer.lap("postprocess")
+        timings = timer.finish()
+        self.policy.observe(decision.keyframe, timings["total"])
+        return VideoResult(labels, confidence, decision.keyframe, decision.reason, served_by,
+                           deviation, timings)
+
+    def _decide(self, low: np.ndarray, stamp: float) -> tuple[Decision, float | None]:
+        """The scheduler's decision for a frame with low-level features ``low``, and the
+        frame's deviation from the keyframe's (None without a keyframe)."""
         self._collect(wait=False)
         reference = self._pending[1] if self._pending is not None else (
             self._key.low if self._key is not None else None)
         deviation = None if reference is None else feature_deviation(low, reference)
         change = None if self._previous_low is None else feature_deviation(low, self._previous_low)
         self._previous_low = low.copy()
-        decision = self.scheduler.decide(float(stamp), deviation, change)
-        asynchronous = (decision.keyframe and self.low_latency and self._key is not None
-                        and decision.reason not in FORCED_REASONS)
-        if decision.keyframe and not asynchronous:
-            self._collect(wait=True)
-            outputs = self.backend.run("high", {"low": low})
-            self._key = _Keyframe(grey, low.copy(), outputs["deep"].copy())
-            logits, served_by = outputs["logits"], "network"
-            times["high"] = time.perf_counter() - mark
-        else:
-            if asynchronous:
-                self._collect(wait=True)
-                if self._worker is None:
-                    raise StreamError("this VideoSegmenter is closed; create a new one")
-                low = low.copy()  # outputs may be backend buffers (see runtime.base)
-                future = self._worker.submit(lambda: self.backend.run("high", {"low": low})["deep"].copy())
-                self._pending = (grey, low, future)
-            key = self._key
-            assert key is not None  # the first frame is always a keyframe
-            flow = grid_flow(grey, key.grey, self._low_size, self.flow_scale)
-            times["flow"], mark = time.perf_counter() - mark, time.perf_counter()
-            logits = self.backend.run("prop", {"key_deep": key.deep, "key_low": key.low,
-                                               "low": low, "flow": flow})["logits"]
-            times["prop"] = time.perf_counter() - mark
-            served_by = "propagation"
-        mark = time.perf_counter()
-        labels, confidence = postprocess(logits, geometry)
-        end = time.perf_counter()
-        times["postprocess"], times["total"] = end - mark, end - start
-        timings = {stage: seconds * 1000.0 for stage, seconds in times.items()}
-        self.policy.observe(decision.keyframe, timings["total"])
-        return VideoResult(labels, confidence, decision.keyframe, decision.reason, served_by,
-                           deviation, timings)
+        return self.scheduler.decide(stamp, deviation, change), deviation
+
+    def _run_keyframe(self, grey: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """Deep features of this frame (it becomes the keyframe); returns its logits."""
+        self._collect(wait=True)
+        outputs = self.backend.run("high", {"low": low})
+        self._key = _Keyframe(grey, low.copy(), outputs["deep"].copy())
+        return outputs["logits"]
+
+    def _start_keyframe(self, grey: np.ndarray, low: np.ndarray) -> None:
+        """Low-latency mode: compute this frame's deep features in the worker; they replace
+        the keyframe once ready (``_collect``)."""
+        self._collect(wait=True)
+        if self._worker is None:
+            raise StreamError("this VideoSegmenter is closed; create a new one")
+        low = low.copy()  # outputs may be backend buffers (see runtime.base)
+        future = self._worker.submit(lambda: self.backend.run("high", {"low": low})["deep"].copy())
+        self._pending = (grey, low, future)
+
+    def _propagate(self, grey: np.ndarray, low: np.ndarray, timer: _StageTimer) -> np.ndarray:
+        """Logits of this frame from the keyframe's deep features: flow back to the keyframe,
+        then the ``prop`` graph (warp + fusion with ``low``)."""
+        key = self._key
+        assert key is not None  # the first frame is always a keyframe
+        flow = grid_flow(grey, key.grey, self._low_size, self.flow_scale)
+        timer.lap("flow")
+        logits = self.backend.run("prop", {"key_deep": key.deep, "key_low": key.low,
+                                           "low": low, "flow": flow})["logits"]
+        timer.lap("prop")
+        return logits
+
+
+class _StageTimer:
+    """Wall-clock ms per ``STAGES`` key: each ``lap(stage)`` charges the time since the
+    previous lap (or the start) to ``stage``; stages without a lap stay 0.0."""
+
+    def __init__(self) -> None:
+        self._start = self._mark = time.perf_counter()
+        self._ms = dict.fromkeys(STAGES, 0.0)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._ms[stage], self._mark = (now - self._mark) * 1000.0, now
+
+    def finish(self) -> dict[str, float]:
+        """The timings, with ``total`` from the start to the last lap."""
+        self._ms["total"] = (self._mark - self._start) * 1000.0
+        return self._ms
