@@ -12,11 +12,15 @@ import importlib
 import queue
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from rclpy.duration import Duration
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Reader
 from rosgraph_msgs.msg import Clock
 
 from vsseg_core.bags.io import BagError, check_new_bag, open_reader, open_writer
@@ -51,39 +55,66 @@ def play(node: Node, bag: str | Path, *, rate: float = 1.0, loop: bool = False,
     stop = stop or threading.Event()
     published = 0
     with open_reader(bag) as reader:
-        connections = [c for c in reader.connections if topics is None or c.topic in topics]
-        missing = set(topics or ()) - {c.topic for c in connections}
-        if missing:
-            raise BagError(f"bag {bag} has no topic {', '.join(sorted(missing))}")
+        connections = _connections(reader, bag, topics)
         publishers = {c.id: node.create_publisher(message_class(c.msgtype), c.topic, RELIABLE)
                       for c in connections}
         clock_pub = node.create_publisher(Clock, "/clock", 10) if clock else None
-        deadline = time.monotonic() + delay_s  # until every topic has a subscriber, at most delay_s
-        while time.monotonic() < deadline and not stop.is_set() and not all(
-                p.get_subscription_count() > 0 for p in publishers.values()):
-            stop.wait(0.05)
+        _wait_for_subscribers(publishers.values(), delay_s, stop)
         while not stop.is_set():
-            start_wall, start_bag = time.monotonic(), None
-            for connection, timestamp, raw in reader.messages(connections):
-                start_bag = timestamp if start_bag is None else start_bag
-                delay = (timestamp - start_bag) / 1e9 / rate - (time.monotonic() - start_wall)
-                if stop.wait(max(0.0, delay)):
-                    break
-                if clock_pub is not None:
-                    message = Clock()
-                    message.clock.sec, message.clock.nanosec = divmod(timestamp, 1_000_000_000)
-                    clock_pub.publish(message)
-                publishers[connection.id].publish(bytes(raw))
-                published += 1
-                if on_message is not None:
-                    on_message(connection.topic)
+            published += _play_once(reader, connections, publishers, clock_pub, rate, stop, on_message)
             if not loop:
                 break
-        for connection in connections:
-            if not publishers[connection.id].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S)):
-                node.get_logger().warning(f"{connection.topic}: not every message was acknowledged "
-                                          f"within {ACK_TIMEOUT_S:g} s; a subscriber may have missed some")
+        _wait_for_acks(node, connections, publishers)
     return published
+
+
+def _connections(reader: Reader, bag: str | Path, topics: list[str] | None) -> list[Connection]:
+    """The bag's connections on ``topics`` (None: all); BagError naming any topic it lacks."""
+    connections = [c for c in reader.connections if topics is None or c.topic in topics]
+    missing = set(topics or ()) - {c.topic for c in connections}
+    if missing:
+        raise BagError(f"bag {bag} has no topic {', '.join(sorted(missing))}")
+    return connections
+
+
+def _wait_for_subscribers(publishers: Iterable[Publisher], delay_s: float, stop: threading.Event) -> None:
+    """Until every publisher has a subscriber, ``stop`` is set or ``delay_s`` seconds passed."""
+    deadline = time.monotonic() + delay_s
+    while time.monotonic() < deadline and not stop.is_set() and not all(
+            p.get_subscription_count() > 0 for p in publishers):
+        stop.wait(0.05)
+
+
+def _play_once(reader: Reader, connections: list[Connection], publishers: dict[int, Publisher],
+               clock_pub: Publisher | None, rate: float, stop: threading.Event, on_message) -> int:
+    """One pass over the bag's messages on ``connections``, each published (with /clock at its
+    stamp when ``clock_pub``) at ``rate`` x the recorded pace from now; returns the number
+    published, fewer when ``stop`` is set."""
+    published = 0
+    start_wall, start_bag = time.monotonic(), None
+    for connection, timestamp, raw in reader.messages(connections):
+        start_bag = timestamp if start_bag is None else start_bag
+        delay = (timestamp - start_bag) / 1e9 / rate - (time.monotonic() - start_wall)
+        if stop.wait(max(0.0, delay)):
+            break
+        if clock_pub is not None:
+            message = Clock()
+            message.clock.sec, message.clock.nanosec = divmod(timestamp, 1_000_000_000)
+            clock_pub.publish(message)
+        publishers[connection.id].publish(bytes(raw))
+        published += 1
+        if on_message is not None:
+            on_message(connection.topic)
+    return published
+
+
+def _wait_for_acks(node: Node, connections: list[Connection], publishers: dict[int, Publisher]) -> None:
+    """Wait up to ACK_TIMEOUT_S per topic for its subscribers to acknowledge every message;
+    log a warning for each topic where they did not."""
+    for connection in connections:
+        if not publishers[connection.id].wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_S)):
+            node.get_logger().warning(f"{connection.topic}: not every message was acknowledged "
+                                      f"within {ACK_TIMEOUT_S:g} s; a subscriber may have missed some")
 
 
 class Recorder:

@@ -33,8 +33,17 @@ HELP = "rosbag2 tools: dataset to bag, offline bag segmentation, evaluation from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bag subcommands: from-cityscapes, segment and eval here, the live ones as plugins."""
     sub = parser.add_subparsers(dest="bag_command", metavar="BAG_COMMAND", required=True,
                                 parser_class=type(parser))
+    for child in (_add_from_cityscapes(sub), _add_segment(sub), _add_evaluate(sub)):
+        child.add_argument("--quiet", action="store_true", help="no progress bar")
+    # the live ones (play, record, replay) need ROS 2
+    add_subcommands(sub, plugin_commands(BAG_COMMANDS_GROUP), run_key="bag_run")
+
+
+def _add_from_cityscapes(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `bag from-cityscapes` parser (run by ``_from_cityscapes``)."""
     convert = sub.add_parser("from-cityscapes", help="Cityscapes-layout sequences -> bag",
                              description="Write a dataset's sequences (`vsseg synth` output or "
                                          "Cityscapes layout) as a rosbag2 of Image messages, "
@@ -49,7 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("--with-labels", action="store_true",
                          help="also write ground truth (mono8 trainIds) on <namespace>/labels")
     convert.set_defaults(bag_run=_from_cityscapes)
+    return convert
 
+
+def _add_segment(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `bag segment` parser (run by ``_segment``)."""
     segment = sub.add_parser("segment", help="segment a bag's images into a new bag",
                              description="Segment a bag's images offline (no ROS 2 needed) into a "
                                          "new bag with the node's outputs (masks, confidence, "
@@ -64,7 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     segment.add_argument("--storage", choices=STORAGES, default="sqlite3", help="default %(default)s")
     segment.add_argument("--no-images", action="store_true", help="do not copy the input images")
     segment.set_defaults(bag_run=_segment)
+    return segment
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `bag eval` parser (run by ``_evaluate``)."""
     evaluate = sub.add_parser("eval", help="score a segmented bag (same JSON as `vsseg eval`)",
                               description="Score a segmented bag (from `vsseg bag segment` or "
                                           "`vsseg bag replay`): mIoU against the ground truth, "
@@ -77,10 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                              "when the bag has it)")
     evaluate.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the record as JSON")
     evaluate.set_defaults(bag_run=_evaluate)
-    for child in (convert, segment, evaluate):
-        child.add_argument("--quiet", action="store_true", help="no progress bar")
-    # the live ones (play, record, replay) need ROS 2
-    add_subcommands(sub, plugin_commands(BAG_COMMANDS_GROUP), run_key="bag_run")
+    return evaluate
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,7 +113,7 @@ def _from_cityscapes(args: argparse.Namespace) -> int:
 def _segment(args: argparse.Namespace) -> int:
     bundle = Bundle.load(args.model)
     with open_backend(args, bundle) as backend, \
-            VideoSegmenter(bundle, backend, args.policy) as segmenter:
+            VideoSegmenter(bundle, backend, args.policy, restart_on_resize=True) as segmenter:
         segmenter.warmup()
         result = segment_bag(args.in_bag, args.out, segmenter, topic=args.topic,
                              keep_images=not args.no_images, storage=args.storage,

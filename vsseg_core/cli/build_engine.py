@@ -103,29 +103,48 @@ def _check_arguments(args: argparse.Namespace, graphs: tuple[str, ...]
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build or load the engines of --graphs, print where they are, optionally check them;
+    returns 1 when --check finds an argmax agreement below --min-agreement, else 0."""
     bundle = Bundle.load(args.model)
     graphs, options = _check_arguments(args, tuple(bundle.graphs))
+    _require_tensorrt(args.device)
+    report = _build_engines(args, bundle, graphs, options)
+    code = _print_check(report["check"], args) if args.check else 0
+    write_json(args.json, report)
+    return code
+
+
+def _require_tensorrt(device: str) -> None:
+    """ConfigError unless TensorRT can run here on ``device`` (cuda or cuda:N)."""
     reason = tensorrt_unavailable()
     if reason is not None:
         raise ConfigError(f"TensorRT cannot run here: {reason}; {INSTALL_TENSORRT}")
     import torch
 
-    from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
-
-    resolve_device(args.device, cuda_available=True, backend="tensorrt",
+    resolve_device(device, cuda_available=True, backend="tensorrt",
                    device_count=torch.cuda.device_count())  # before the calibration recording
 
-    def log(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
+
+def _log(line: str) -> None:
+    """A progress line on stderr, flushed at once (builds take minutes)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _build_engines(args: argparse.Namespace, bundle: Bundle, graphs: tuple[str, ...],
+                   options: EngineOptions) -> dict:
+    """Record INT8 calibration inputs (--calib) with ONNX Runtime, build or load each graph's
+    engine and, with --check, compare it with ONNX Runtime; returns the report (model,
+    precision, device, cache, per-graph engine path and cache event, and the check)."""
+    from vsseg_core.runtime.tensorrt_backend import TensorRTBackend
 
     with OnnxRuntimeBackend(bundle, device="cpu") as reference:
         calibration = None
         if args.calib is not None:
-            log(f"recording calibration inputs from {args.calib} ({args.calib_frames} frames)")
+            _log(f"recording calibration inputs from {args.calib} ({args.calib_frames} frames)")
             calibration = record_graph_inputs(
                 reference, sample_clips(args.calib, frames=args.calib_frames, topic=args.topic))
         with TensorRTBackend(bundle, device=args.device, precision=args.precision, engine=options,
-                             calibration=calibration, log=log, verbose=args.verbose) as engine:
+                             calibration=calibration, log=_log, verbose=args.verbose) as engine:
             report: dict = {"model": str(bundle.root), "precision": engine.precision,
                             "device": engine.device, "cache": str(engine.cache.root), "graphs": {}}
             for graph in graphs:
@@ -138,17 +157,21 @@ def run(args: argparse.Namespace) -> int:
                 recorded = record_graph_inputs(
                     reference, sample_clips(data, frames=args.check_frames, topic=args.topic))
                 report["check"] = compare_backends(reference, engine, recorded, graphs)
+    return report
+
+
+def _print_check(check: dict, args: argparse.Namespace) -> int:
+    """The --check table (per graph: samples, max abs diff, argmax agreement); returns 1 when
+    an agreement is below --min-agreement (and says so on stderr), else 0."""
+    print(f"\ncheck against ONNX Runtime (fp32, CPU) on {args.check_data or args.calib}:")
+    print("| graph | samples | max abs diff | argmax agreement |\n|---|---|---|---|")
     code = 0
-    if args.check:
-        print(f"\ncheck against ONNX Runtime (fp32, CPU) on {args.check_data or args.calib}:")
-        print("| graph | samples | max abs diff | argmax agreement |\n|---|---|---|---|")
-        for graph, row in report["check"].items():
-            agreement = row.get("argmax_agreement")
-            shown = "–" if agreement is None else f"{agreement:.4%}"
-            print(f"| {graph} | {row['samples']} | {row['max_abs_diff']:.4g} | {shown} |")
-            if agreement is not None and agreement < args.min_agreement:
-                code = 1
-        if code:
-            print(f"argmax agreement below --min-agreement {args.min_agreement}", file=sys.stderr)
-    write_json(args.json, report)
+    for graph, row in check.items():
+        agreement = row.get("argmax_agreement")
+        shown = "–" if agreement is None else f"{agreement:.4%}"
+        print(f"| {graph} | {row['samples']} | {row['max_abs_diff']:.4g} | {shown} |")
+        if agreement is not None and agreement < args.min_agreement:
+            code = 1
+    if code:
+        print(f"argmax agreement below --min-agreement {args.min_agreement}", file=sys.stderr)
     return code

@@ -15,6 +15,9 @@ from vsseg_core.synth.parts import (
     Part, bar, ellipse_across, ellipse_along, label, quad_across, quad_along,
 )
 
+_DARK = (22.0, 22.0, 24.0)
+"""Colour of tyres and bumpers."""
+
 
 @dataclass(frozen=True)
 class VehicleLook:
@@ -40,40 +43,61 @@ class VehicleLook:
 
 def vehicle_parts(look: VehicleLook, s_near: float, lat: float, camera_lat: float,
                   oncoming: bool) -> list[Part]:
-    """A vehicle whose nearest face is at ``s_near`` and centre at ``lat``."""
+    """A vehicle whose nearest face is at ``s_near`` and centre at ``lat`` (m): the side the
+    camera at ``camera_lat`` sees, its wheels, then the nearest face (drawn last: it hides the
+    side where they overlap in the image)."""
     lid = label(look.kind)
     s_far = s_near + look.length
     side_lat = lat - look.width / 2 if lat > camera_lat else lat + look.width / 2
-    parts: list[Part] = []
-    dark = (22.0, 22.0, 24.0)
     if look.kind == "car":
-        belt = 0.55 * look.height
-        inset = 0.2 * look.length
-        cabin_near, cabin_far = (s_near + inset, s_far - 0.8 * inset) if not oncoming else (
-            s_near + 0.8 * inset, s_far - inset)
-        parts.append(Part(quad_along(s_near, s_far, side_lat, 0.25, belt), lid, scale(look.body, 0.85)))
-        cabin = np.array([[s_near + 0.1, side_lat, belt], [s_far - 0.1, side_lat, belt],
-                          [cabin_far, side_lat, look.height], [cabin_near, side_lat, look.height]])
-        parts.append(Part(cabin, lid, scale(look.body, 0.8)))
-        win = np.array([[cabin_near - 0.25, side_lat, belt + 0.05], [cabin_far + 0.2, side_lat, belt + 0.05],
-                        [cabin_far, side_lat, look.height - 0.07], [cabin_near + 0.05, side_lat, look.height - 0.07]])
-        parts.append(Part(win, lid, look.glass, 0.05))
+        parts = _car_side(look, lid, s_near, s_far, side_lat, oncoming)
     else:
-        cab_len = 2.2
-        cab_near = s_far - cab_len if not oncoming else s_near
-        parts.append(Part(quad_along(s_near, s_far, side_lat, 0.35, look.height), lid, scale(look.cargo, 0.85)))
-        if look.kind == "bus":
-            for s0 in np.arange(s_near + 0.6, s_far - 1.0, 1.6):
-                parts.append(Part(quad_along(s0, s0 + 1.3, side_lat, 1.2, look.height - 0.35), lid, look.glass, 0.05))
-        else:
-            parts.append(Part(quad_along(cab_near, cab_near + cab_len, side_lat, 0.35, 2.6), lid, scale(look.body, 0.85)))
-            parts.append(Part(quad_along(cab_near + 0.3, cab_near + 1.4, side_lat, 1.6, 2.4), lid, look.glass, 0.05))
+        parts = _truck_or_bus_side(look, lid, s_near, s_far, side_lat, oncoming)
     for s_wheel in (s_near + 0.18 * look.length, s_far - 0.18 * look.length):
-        parts.append(Part(ellipse_along(s_wheel, side_lat, 0.33, 0.33, 0.33), lid, dark, 0.05))
-    # nearest face, drawn last: it hides the side where they overlap in the image
+        parts.append(Part(ellipse_along(s_wheel, side_lat, 0.33, 0.33, 0.33), lid, _DARK, 0.05))
+    return parts + _nearest_face(look, lid, s_near, lat, oncoming)
+
+
+def _car_side(look: VehicleLook, lid: int, s_near: float, s_far: float, side_lat: float,
+              oncoming: bool) -> list[Part]:
+    """A car's visible side in the plane ``side_lat``: body below the belt line, cabin, window."""
+    belt = 0.55 * look.height
+    inset = 0.2 * look.length
+    cabin_near, cabin_far = (s_near + inset, s_far - 0.8 * inset) if not oncoming else (
+        s_near + 0.8 * inset, s_far - inset)
+    parts = [Part(quad_along(s_near, s_far, side_lat, 0.25, belt), lid, scale(look.body, 0.85))]
+    cabin = np.array([[s_near + 0.1, side_lat, belt], [s_far - 0.1, side_lat, belt],
+                      [cabin_far, side_lat, look.height], [cabin_near, side_lat, look.height]])
+    parts.append(Part(cabin, lid, scale(look.body, 0.8)))
+    win = np.array([[cabin_near - 0.25, side_lat, belt + 0.05], [cabin_far + 0.2, side_lat, belt + 0.05],
+                    [cabin_far, side_lat, look.height - 0.07], [cabin_near + 0.05, side_lat, look.height - 0.07]])
+    parts.append(Part(win, lid, look.glass, 0.05))
+    return parts
+
+
+def _truck_or_bus_side(look: VehicleLook, lid: int, s_near: float, s_far: float,
+                       side_lat: float, oncoming: bool) -> list[Part]:
+    """A truck's or bus's visible side in the plane ``side_lat``: the box, then a bus's row of
+    windows or a truck's cab (at the front) with its window."""
+    cab_len = 2.2
+    cab_near = s_far - cab_len if not oncoming else s_near
+    parts = [Part(quad_along(s_near, s_far, side_lat, 0.35, look.height), lid, scale(look.cargo, 0.85))]
+    if look.kind == "bus":
+        for s0 in np.arange(s_near + 0.6, s_far - 1.0, 1.6):
+            parts.append(Part(quad_along(s0, s0 + 1.3, side_lat, 1.2, look.height - 0.35), lid, look.glass, 0.05))
+    else:
+        parts.append(Part(quad_along(cab_near, cab_near + cab_len, side_lat, 0.35, 2.6), lid, scale(look.body, 0.85)))
+        parts.append(Part(quad_along(cab_near + 0.3, cab_near + 1.4, side_lat, 1.6, 2.4), lid, look.glass, 0.05))
+    return parts
+
+
+def _nearest_face(look: VehicleLook, lid: int, s_near: float, lat: float,
+                  oncoming: bool) -> list[Part]:
+    """The face across the road at ``s_near``: body, windscreen (or rear window), lamps
+    (red tail lamps, or headlamps when ``oncoming``) and bumper."""
     lat0, lat1 = lat - look.width / 2, lat + look.width / 2
     top = look.height if look.kind != "car" else 0.55 * look.height
-    parts.append(Part(quad_across(s_near, lat0, lat1, 0.2, top), lid, look.body if look.kind != "bus" else look.cargo))
+    parts = [Part(quad_across(s_near, lat0, lat1, 0.2, top), lid, look.body if look.kind != "bus" else look.cargo)]
     if look.kind == "car":
         parts.append(Part(quad_across(s_near + 0.45, lat0 + 0.12, lat1 - 0.12, top, look.height), lid,
                           scale(look.body, 0.95)))
@@ -85,7 +109,7 @@ def vehicle_parts(look: VehicleLook, s_near: float, lat: float, camera_lat: floa
     lamp = (200.0, 30.0, 25.0) if not oncoming else (235.0, 235.0, 215.0)
     for lamp_lat in (lat0 + 0.12, lat1 - 0.32):
         parts.append(Part(quad_across(s_near - 0.02, lamp_lat, lamp_lat + 0.2, 0.75, 0.9), lid, lamp, 0.02))
-    parts.append(Part(quad_across(s_near - 0.03, lat0, lat1, 0.2, 0.38), lid, dark, 0.05))
+    parts.append(Part(quad_across(s_near - 0.03, lat0, lat1, 0.2, 0.38), lid, _DARK, 0.05))
     return parts
 
 

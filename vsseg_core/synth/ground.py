@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -66,23 +68,42 @@ def paint_backdrop(camera: Camera, scene: Scene, pose: EgoPose, rgb: np.ndarray,
 
 def paint_ground(camera: Camera, scene: Scene, pose: EgoPose, tex: np.ndarray,
                  rgb: np.ndarray, labels: np.ndarray, depth: np.ndarray) -> int:
-    """Paint every ground pixel; returns the first ground row. ``depth`` gets metres ahead."""
+    """Paint every ground pixel of ``rgb`` (H, W, 3) float32, ``labels`` (H, W) uint8 labelIds
+    and ``depth`` (H, W) float32 (metres ahead); returns the first ground row (H when none)."""
     rows, z = camera.ground_rows(pose, GROUND_MAX_M)
     if rows.size == 0:
         return camera.height
-    look = scene.look
     cols = np.arange(camera.width, dtype=np.float64) - camera.cx
     x_cam = cols[None, :] * (z / camera.focal)[:, None]
+    # road coordinates of the R ground rows: lat (R, W) m from the road centre, s (R, 1) m along
     lat = x_cam - (scene.road.centre_offset(pose.s, z) - pose.lat - pose.heading * z)[:, None]
     s = (pose.s + z)[:, None]
-    alat = np.abs(lat)
-    right = lat > 0
-    road_half = np.where(right, scene.road_half_right, scene.road_half_left)
-    past_road = alat - road_half
-    chunk_ids = np.floor(s[:, 0] / CHUNK_M).astype(np.int64)
-    terrain_w = np.zeros((rows.size, 2), np.float32)
-    paved_beyond = np.zeros((rows.size, 2), bool)
-    crossing = np.zeros(rows.size, bool)
+    past_road = _past_road(scene, lat)
+    layout = _roadside_layout(scene, s[:, 0], lat)
+    ground_label = _ground_labels(scene, lat, past_road, layout)
+    rgb[rows] = _ground_colors(scene, tex, s, lat, past_road, ground_label, layout)
+    labels[rows] = ground_label
+    depth[rows] = z[:, None].astype(np.float32)
+    return int(rows[0])
+
+
+@dataclass(frozen=True)
+class _RoadsideLayout:
+    """Per ground row (R,) or pixel (R, W) of a ground patch: the scene chunks' side layout."""
+
+    terrain_w: np.ndarray  # (R, 2) float32: terrain width (m) beyond the sidewalk, left and right
+    paved_beyond: np.ndarray  # (R, 2) bool: paved (sidewalk) beyond the terrain, left and right
+    crossing: np.ndarray  # (R,) bool: the row is on a zebra crossing
+    shadow: np.ndarray  # (R, W) bool: the pixel lies in a building's shadow
+
+
+def _roadside_layout(scene: Scene, s: np.ndarray, lat: np.ndarray) -> _RoadsideLayout:
+    """What the scene chunks say about ground rows at ``s`` (R,) m along the road, with pixels
+    at ``lat`` (R, W) m from the road centre: side widths, crossings and shadows."""
+    chunk_ids = np.floor(s / CHUNK_M).astype(np.int64)
+    terrain_w = np.zeros((s.size, 2), np.float32)
+    paved_beyond = np.zeros((s.size, 2), bool)
+    crossing = np.zeros(s.size, bool)
     shadow = np.zeros(lat.shape, bool)
     for cid in np.unique(chunk_ids):
         chunk = scene.chunk(int(cid))
@@ -91,23 +112,51 @@ def paint_ground(camera: Camera, scene: Scene, pose: EgoPose, tex: np.ndarray,
             terrain_w[in_chunk, j] = chunk.sides[side].terrain
             paved_beyond[in_chunk, j] = chunk.sides[side].beyond_is_sidewalk
         if chunk.crosswalk is not None:
-            crossing |= in_chunk & (s[:, 0] >= chunk.crosswalk[0]) & (s[:, 0] < chunk.crosswalk[1])
-        if look.sun:
-            for s0, s1, side, face in chunk.shadows:
-                if side != scene.sun_side:
-                    continue
-                band = (s[:, 0] >= s0) & (s[:, 0] < s1)
-                if band.any():
-                    d = side * lat[band] - side * face
-                    shadow[band] |= (d <= 0) & (d > -look.shadow_len)
-    terrain_here = np.where(right, terrain_w[:, 1:2], terrain_w[:, 0:1])
-    paved_here = np.where(right, paved_beyond[:, 1:2], paved_beyond[:, 0:1])
+            crossing |= in_chunk & (s >= chunk.crosswalk[0]) & (s < chunk.crosswalk[1])
+        if scene.look.sun:
+            _add_shadows(scene, chunk.shadows, s, lat, shadow)
+    return _RoadsideLayout(terrain_w, paved_beyond, crossing, shadow)
+
+
+def _add_shadows(scene: Scene, shadows: tuple[tuple[float, float, int, float], ...],
+                 s: np.ndarray, lat: np.ndarray, shadow: np.ndarray) -> None:
+    """Mark in ``shadow`` (R, W) bool the pixels of a chunk's building shadows (s0, s1, side,
+    face) on the sun side: rows at ``s`` (R,) between s0 and s1 m, pixels at ``lat`` (R, W)
+    up to ``look.shadow_len`` m in front of the face (on its road side)."""
+    for s0, s1, side, face in shadows:
+        if side != scene.sun_side:
+            continue
+        band = (s >= s0) & (s < s1)
+        if band.any():
+            d = side * lat[band] - side * face
+            shadow[band] |= (d <= 0) & (d > -scene.look.shadow_len)
+
+
+def _past_road(scene: Scene, lat: np.ndarray) -> np.ndarray:
+    """Metres (R, W) beyond the road edge on each pixel's side (negative on the road)."""
+    road_half = np.where(lat > 0, scene.road_half_right, scene.road_half_left)
+    return np.abs(lat) - road_half
+
+
+def _ground_labels(scene: Scene, lat: np.ndarray, past_road: np.ndarray,
+                   layout: _RoadsideLayout) -> np.ndarray:
+    """labelIds (R, W) uint8: road, then sidewalk (and paved beyond the terrain), else terrain."""
+    right = lat > 0
+    terrain_here = np.where(right, layout.terrain_w[:, 1:2], layout.terrain_w[:, 0:1])
+    paved_here = np.where(right, layout.paved_beyond[:, 1:2], layout.paved_beyond[:, 0:1])
     beyond_sidewalk = past_road - scene.sidewalk
     is_sidewalk = (past_road >= 0) & (
         (beyond_sidewalk < 0) | ((beyond_sidewalk >= terrain_here) & paved_here))
     is_road = past_road < 0
-    ground_label = np.where(is_road, ROAD, np.where(is_sidewalk, SIDEWALK, TERRAIN)).astype(np.uint8)
+    return np.where(is_road, ROAD, np.where(is_sidewalk, SIDEWALK, TERRAIN)).astype(np.uint8)
 
+
+def _ground_colors(scene: Scene, tex: np.ndarray, s: np.ndarray, lat: np.ndarray,
+                   past_road: np.ndarray, ground_label: np.ndarray,
+                   layout: _RoadsideLayout) -> np.ndarray:
+    """RGB (R, W, 3) float32 0..255 of the ground pixels at ``s`` (R, 1) and ``lat`` (R, W) m:
+    class colour with fine and coarse texture, then markings, kerb, tile joints and shadows."""
+    look = scene.look
     colors = np.empty(lat.shape + (3,), np.float32)
     for lid, color in ((ROAD, look.road), (SIDEWALK, look.sidewalk), (TERRAIN, look.terrain)):
         colors[ground_label == lid] = color
@@ -116,17 +165,15 @@ def paint_ground(camera: Camera, scene: Scene, pose: EgoPose, tex: np.ndarray,
     amp = np.where(ground_label == TERRAIN, 0.35, 0.12).astype(np.float32)
     colors *= (1 + amp * fine + 0.12 * coarse)[..., None]
 
-    marking = _markings(scene, s, lat, alat, crossing[:, None]) & is_road
+    is_road, is_sidewalk = ground_label == ROAD, ground_label == SIDEWALK
+    marking = _markings(scene, s, lat, np.abs(lat), layout.crossing[:, None]) & is_road
     colors[marking] = look.marking
     kerb = is_sidewalk & (past_road < 0.25) & (scene.sidewalk > 0)
     colors[kerb] *= 1.2
     tiles = is_sidewalk & (((s % 0.6) < 0.04) | ((lat % 0.6) < 0.04))
     colors[tiles] *= 0.8
-    colors[shadow] *= look.shadow_strength
-    rgb[rows] = colors
-    labels[rows] = ground_label
-    depth[rows] = z[:, None].astype(np.float32)
-    return int(rows[0])
+    colors[layout.shadow] *= look.shadow_strength
+    return colors
 
 
 def _markings(scene: Scene, s: np.ndarray, lat: np.ndarray, alat: np.ndarray,

@@ -3,6 +3,7 @@ poly learning rate, checkpoints with exact resume, progress bar, validation mIoU
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.data.cityscapes import CityscapesDataset, FrameRecord
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import CLASS_NAMES, IGNORE_ID
 from vsseg_core.machine import describe_machine
@@ -122,13 +123,8 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     processes (None: ``default_workers()``); they change the speed, never the weights.
     """
     workers = default_workers() if workers is None else workers
-    if workers < 0:
-        raise VssegError(f"--workers must be >= 0, got {workers}")
-    if stop_after is not None and stop_after < 1:
-        raise VssegError(f"--stop-after must be >= 1, got {stop_after}")
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise VssegError(f"--out {run_dir} exists and is not a directory; choose another --out")
+    _check_run_arguments(run_dir, workers, stop_after)
     ckpt_path = run_dir / CHECKPOINT
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
@@ -139,69 +135,121 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, seconds = 0, 0.0
     if resume:
-        if not ckpt_path.is_file():
-            raise VssegError(f"--resume: {ckpt_path} does not exist; start without --resume")
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state.get("loss_version", 1) != LOSS_VERSION:
-            raise VssegError(f"--resume: {ckpt_path} was written by a vsseg whose training loss "
-                             f"differs from this one's (loss version {state.get('loss_version', 1)}, "
-                             f"now {LOSS_VERSION}); continuing would change the objective mid-run. "
-                             "Start a new run with another --out")
-        if changed := _changed_options(state["config"], asdict(config)):
-            raise VssegError(f"--resume: {ckpt_path} was written with other options ({changed}); "
-                             "use the same options or a new --out")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped
-        start, seconds = state["iteration"], state["seconds"]
+        start, seconds = _load_checkpoint(ckpt_path, config, model, optimizer, device)
     elif ckpt_path.exists():
         raise VssegError(f"{ckpt_path} exists; pass --resume to continue it or choose another --out")
-    weights = class_weights(frames, config.class_weight_power).to(device)
-    batches = TrainBatches(frames, config.model.input_size, config.batch_size, config.seed)
-    log = open(run_dir / "train_log.jsonl", "a", buffering=1)  # line-buffered: tail -f works
-    bar = tqdm(total=config.iterations, initial=start, desc="vsseg train", unit="it",
-               disable=not progress, mininterval=2.0)
-    model.train()
     end = config.iterations if stop_after is None else min(stop_after, config.iterations)
-    stream = iterate_batches(batches, start, end, workers=workers, pin_memory=device.type == "cuda")
-    tic = time.perf_counter()
-    for iteration, (images, labels) in zip(range(start, end), stream):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(config, iteration)
-        loss = segmentation_loss(model, images.to(device), labels.to(device), weights, config.aux_weight)
-        if not torch.isfinite(loss):
-            raise VssegError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        seconds += time.perf_counter() - tic  # the wait for this batch included, bookkeeping not
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{learning_rate(config, iteration):.1e}")
-        log.write(json.dumps({"iteration": iteration + 1, "loss": round(loss.item(), 5),
-                              "seconds": round(seconds, 1)}) + "\n")
-        if (iteration + 1) % config.checkpoint_every == 0 or iteration + 1 == end:
-            _save(ckpt_path, model, optimizer, config, iteration + 1, seconds)
-        tic = time.perf_counter()
-    bar.close()
-    log.close()
+    seconds = _run_iterations(config, frames, model, optimizer, run_dir, device, start=start,
+                              end=end, seconds=seconds, workers=workers, progress=progress)
     if end < config.iterations:
         return model.eval(), None
-    provenance = {
+    provenance = _provenance(config, command, seconds, device)
+    if val is not None:
+        provenance["val"] = _validation_record(config, model, val, device, progress)
+    model.eval()
+    return model, provenance
+
+
+def _check_run_arguments(run_dir: Path, workers: int, stop_after: int | None) -> None:
+    """VssegError for a wrong --out, --workers or --stop-after, before any slow work."""
+    if workers < 0:
+        raise VssegError(f"--workers must be >= 0, got {workers}")
+    if stop_after is not None and stop_after < 1:
+        raise VssegError(f"--stop-after must be >= 1, got {stop_after}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise VssegError(f"--out {run_dir} exists and is not a directory; choose another --out")
+
+
+def _load_checkpoint(ckpt_path: Path, config: TrainConfig, model: PSPNet,
+                     optimizer: torch.optim.Optimizer, device: torch.device) -> tuple[int, float]:
+    """Restore model, optimizer and torch RNG from ``ckpt_path`` for ``--resume``; returns
+    (iterations done, training seconds so far). VssegError if it is missing or was written
+    with another loss or other options."""
+    if not ckpt_path.is_file():
+        raise VssegError(f"--resume: {ckpt_path} does not exist; start without --resume")
+    state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    if state.get("loss_version", 1) != LOSS_VERSION:
+        raise VssegError(f"--resume: {ckpt_path} was written by a vsseg whose training loss "
+                         f"differs from this one's (loss version {state.get('loss_version', 1)}, "
+                         f"now {LOSS_VERSION}); continuing would change the objective mid-run. "
+                         "Start a new run with another --out")
+    if changed := _changed_options(state["config"], asdict(config)):
+        raise VssegError(f"--resume: {ckpt_path} was written with other options ({changed}); "
+                         "use the same options or a new --out")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped
+    return state["iteration"], state["seconds"]
+
+
+def _run_iterations(config: TrainConfig, frames: list[FrameRecord], model: PSPNet,
+                    optimizer: torch.optim.Optimizer, run_dir: Path, device: torch.device, *,
+                    start: int, end: int, seconds: float, workers: int, progress: bool) -> float:
+    """Iterations [start, end): one optimizer step each, a line in train_log.jsonl, a checkpoint
+    every ``config.checkpoint_every`` and at ``end``. Returns the training seconds, ``seconds``
+    included. The log, the progress bar and the batch stream are closed however it ends."""
+    weights = class_weights(frames, config.class_weight_power).to(device)
+    batches = TrainBatches(frames, config.model.input_size, config.batch_size, config.seed)
+    with contextlib.ExitStack() as stack:
+        # line-buffered: tail -f works
+        log = stack.enter_context(open(run_dir / "train_log.jsonl", "a", buffering=1))
+        bar = stack.enter_context(tqdm(total=config.iterations, initial=start, desc="vsseg train",
+                                       unit="it", disable=not progress, mininterval=2.0))
+        model.train()
+        stream = stack.enter_context(contextlib.closing(iterate_batches(
+            batches, start, end, workers=workers, pin_memory=device.type == "cuda")))
+        tic = time.perf_counter()
+        for iteration, (images, labels) in zip(range(start, end), stream):
+            loss = _optimizer_step(config, model, optimizer, iteration, images.to(device),
+                                   labels.to(device), weights).item()
+            seconds += time.perf_counter() - tic  # the wait for this batch included, bookkeeping not
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", lr=f"{learning_rate(config, iteration):.1e}")
+            log.write(json.dumps({"iteration": iteration + 1, "loss": round(loss, 5),
+                                  "seconds": round(seconds, 1)}) + "\n")
+            if (iteration + 1) % config.checkpoint_every == 0 or iteration + 1 == end:
+                _save(run_dir / CHECKPOINT, model, optimizer, config, iteration + 1, seconds)
+            tic = time.perf_counter()
+    return seconds
+
+
+def _optimizer_step(config: TrainConfig, model: PSPNet, optimizer: torch.optim.Optimizer,
+                    iteration: int, images: torch.Tensor, labels: torch.Tensor,
+                    weights: torch.Tensor) -> torch.Tensor:
+    """One AdamW step at ``iteration``'s learning rate on images (N, 3, H, W) and labels
+    (N, H, W) on the model's device; returns the loss (scalar tensor). VssegError, before the
+    step, if the loss is not finite."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(config, iteration)
+    loss = segmentation_loss(model, images, labels, weights, config.aux_weight)
+    if not torch.isfinite(loss):
+        raise VssegError(f"loss became {loss.item()} at iteration {iteration}; lower --lr")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def _provenance(config: TrainConfig, command: str, seconds: float, device: torch.device) -> dict:
+    """How the weights were made: command, options, training seconds, machine and data."""
+    return {
         "command": command,
         "train_config": asdict(config),
         "training_seconds": round(seconds, 1),
         "machine": machine_description(device),
         "data": data_description(config.data),
     }
-    if val is not None:
-        confusion = evaluate(model, val, device, progress=progress)
-        provenance["val"] = {
-            "data": data_description(config.val_data), "split": config.val_split,
-            "miou": confusion.miou(),
-            "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(CLASS_NAMES, confusion.iou())},
-        }
-    model.eval()
-    return model, provenance
+
+
+def _validation_record(config: TrainConfig, model: PSPNet, val: CityscapesDataset,
+                       device: torch.device, progress: bool) -> dict:
+    """mIoU and per-class IoU (None for classes absent from both) on the validation data."""
+    confusion = evaluate(model, val, device, progress=progress)
+    return {
+        "data": data_description(config.val_data), "split": config.val_split,
+        "miou": confusion.miou(),
+        "per_class_iou": {n: (None if np.isnan(v) else float(v)) for n, v in zip(CLASS_NAMES, confusion.iou())},
+    }
 
 
 def segmentation_loss(model: PSPNet, images: torch.Tensor, labels: torch.Tensor,
@@ -219,6 +267,7 @@ def segmentation_loss(model: PSPNet, images: torch.Tensor, labels: torch.Tensor,
 
 def _save(path: Path, model: PSPNet, optimizer: torch.optim.Optimizer, config: TrainConfig,
           iteration: int, seconds: float) -> None:
+    """Write the checkpoint ``--resume`` continues from, atomically (via a .tmp file)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "config": asdict(config), "iteration": iteration, "seconds": seconds,

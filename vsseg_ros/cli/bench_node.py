@@ -27,7 +27,7 @@ from vsseg_core.machine import describe_machine
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import iter_sequence
 from vsseg_core.temporal.evaluate import latency_summary
-from vsseg_ros.probe import NodeProbe, isolate_dds, start_node, stop_node
+from vsseg_ros.probe import FrameRecord, NodeProbe, isolate_dds, start_node, stop_node
 
 NAME = "bench-node"
 HELP = "end-to-end latency of vsseg_node on a real ROS graph"
@@ -59,12 +59,38 @@ def dds_profile() -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Publish synthetic frames to a vsseg_node process, split every answered frame's latency
+    into its parts, print them and write --json; VssegError if under half are answered."""
     if not args.rate > 0 or args.frames < 10 or args.distinct < 1:
         raise ConfigError("--rate must be > 0, --frames >= 10 and --distinct >= 1")
-    height, width = args.size
-    config = SynthConfig(sequences=1, frames=args.distinct, height=height, width=width, seed=9090)
-    frames = [f.rgb for f in tqdm(iter_sequence(config, 0), total=args.distinct,
-                                  desc="generating frames", unit="frame")]
+    frames = _synthetic_frames(args.size, args.distinct)
+    records, diagnostics = _publish_to_node(args, frames)
+    measured = [r for key, r in sorted(records.items())[WARMUP_FRAMES:]
+                if r.info is not None and np.isfinite(r.end_to_end)]
+    if len(measured) < args.frames // 2:
+        raise VssegError(
+            f"only {len(measured)} of {args.frames} frames were answered (node: "
+            f"{diagnostics.get('frames received', '?')} received, {diagnostics.get('frames dropped', '?')} "
+            "dropped while busy); lower --rate")
+    result = _result(args, measured, diagnostics)
+    _print_result(result, args)
+    write_json(args.json, result)
+    return 0
+
+
+def _synthetic_frames(size: tuple[int, int], count: int) -> list[np.ndarray]:
+    """``count`` frames (H, W, 3) uint8 RGB of one synthetic sequence of ``size`` (H, W)."""
+    height, width = size
+    config = SynthConfig(sequences=1, frames=count, height=height, width=width, seed=9090)
+    return [f.rgb for f in tqdm(iter_sequence(config, 0), total=count,
+                                desc="generating frames", unit="frame")]
+
+
+def _publish_to_node(args: argparse.Namespace, frames: list[np.ndarray]
+                     ) -> tuple[dict[tuple[int, int], FrameRecord], dict[str, str]]:
+    """Start vsseg_node, publish WARMUP_FRAMES + --frames images at --rate Hz (``frames`` in a
+    loop) and wait 3 s for the last masks; returns the probe's per-frame records (by frame
+    index) and the node's latest diagnostics. The node and ROS are shut down however it ends."""
     isolate_dds()
     rclpy.init()
     process = start_node(f"input_reliability:={args.input_reliability}", *args.param,
@@ -81,13 +107,11 @@ def run(args: argparse.Namespace) -> int:
         probe.close()
         stop_node(process)
         rclpy.try_shutdown()
-    measured = [r for key, r in sorted(probe.frames.items())[WARMUP_FRAMES:]
-                if r.info is not None and np.isfinite(r.end_to_end)]
-    if len(measured) < args.frames // 2:
-        raise VssegError(
-            f"only {len(measured)} of {args.frames} frames were answered (node: "
-            f"{diagnostics.get('frames received', '?')} received, {diagnostics.get('frames dropped', '?')} "
-            "dropped while busy); lower --rate")
+    return probe.frames, diagnostics
+
+
+def _result(args: argparse.Namespace, measured: list[FrameRecord], diagnostics: dict[str, str]) -> dict:
+    """The bench record: latency (ms) per part, node overhead share, keyframe ratio, setup."""
     parts = {
         "end_to_end": [r.end_to_end for r in measured],
         "transport": [r.end_to_end - r.info.end_to_end_ms for r in measured],
@@ -97,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     }
     overhead = np.asarray(parts["end_to_end"]) - np.asarray(parts["segmentation"])
     propagated = [r.end_to_end for r in measured if r.info.served_by_propagation]
-    result = {
+    height, width = args.size
+    return {
         "size": f"{height}x{width}", "rate_hz": args.rate, "frames_published": args.frames,
         "frames_answered": len(measured), "frames_dropped_by_node": int(diagnostics.get("frames dropped", -1)),
         "keyframe_ratio": float(np.mean([r.info.keyframe for r in measured])),
@@ -109,8 +134,12 @@ def run(args: argparse.Namespace) -> int:
         "dds_profile": dds_profile(),
         "machine": describe_machine(diagnostics.get("device", "cpu")),
     }
+
+
+def _print_result(result: dict, args: argparse.Namespace) -> None:
+    """The bench record as a table of latencies (ms) and the two targets."""
     print(f"{result['frames_answered']}/{args.frames} frames answered at {args.rate:g} Hz, "
-          f"{height}x{width} rgb8, {result['policy']}, {result['backend']}")
+          f"{result['size']} rgb8, {result['policy']}, {result['backend']}")
     print(f"Fast DDS: {result['dds_profile'] or 'default settings (FASTRTPS_DEFAULT_PROFILES_FILE unset)'}")
     print(f"{'part':<14} {'mean':>8} {'p50':>8} {'p95':>8} {'p99':>8}   (ms)")
     for name, stats in result["latency_ms"].items():
@@ -119,5 +148,3 @@ def run(args: argparse.Namespace) -> int:
           "of end-to-end (target <= 10%)")
     if result["propagated_p99_over_p50"] is not None:
         print(f"propagated frames p99/p50: {result['propagated_p99_over_p50']:.2f} (target <= 1.5)")
-    write_json(args.json, result)
-    return 0
