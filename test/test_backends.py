@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -122,6 +123,24 @@ def test_unknown_backend_and_options_are_refused(bundle: Bundle) -> None:
             TorchBackend(bundle, device="cpu", precision="fp16")
         with pytest.raises(BackendError, match="CUDA is not available"):
             TorchBackend(bundle, device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of a GPU this machine lacks")
+def test_every_device_option_takes_cuda_n(tiny_bundle: Path, tmp_path: Path, cli) -> None:
+    """`cuda:N` is a device everywhere (runtime.base.device_problem): on a machine without CUDA
+    `vsseg segment --device cuda:1` is refused by the backend (exit 1), not by the parser, while
+    a misspelt device is a usage error (exit 2); the node's parameter uses the same check."""
+    from vsseg_ros.parameters import BY_NAME
+
+    frame = tmp_path / "frame.png"
+    cv2.imwrite(str(frame), np.zeros((64, 128, 3), np.uint8))
+    args = ("segment", "--model", tiny_bundle, "--input", frame, "--backend", "torch", "--quiet")
+    result = cli(*args, "--out", tmp_path / "a", "--device", "cuda:1")
+    assert result.returncode == 1 and "CUDA is not available" in result.stderr, result.stderr
+    result = cli(*args, "--out", tmp_path / "b", "--device", "gpu")
+    assert result.returncode == 2 and "device 'gpu' is not one of auto, cpu, cuda or cuda:N" in result.stderr
+    assert BY_NAME["device"].check("cuda:1") is None
+    assert "auto, cpu, cuda or cuda:N" in BY_NAME["device"].check("gpu")
 
 
 def test_missing_bundle_pieces_name_the_file(tiny_bundle: Path, tmp_path: Path) -> None:
