@@ -1,65 +1,74 @@
 """Start vsseg_node as a lifecycle node that configures and activates itself.
 
-    ros2 launch vsseg vsseg.launch.py camera_topic:=/front/image_raw policy:=budget budget_ms:=40.0
+    ros2 launch vsseg vsseg.launch.py camera_topic:=/front/image_raw policy:=budget budget_ms:=40
 
-Defaults live only in config/vsseg.yaml (``params_file``): a parameter argument left empty is
-not passed, so the file's value applies.
+Every node parameter is an argument of the same name, passed with the parameter's type; empty
+(the default) = the params file's value. `ros2 launch vsseg vsseg.launch.py --show-args` lists
+them. The arguments and their conversion live in vsseg_ros/launch_arguments.py (tested without
+launch_ros); this file only hands them to launch_ros. A node that fails to configure, or whose
+process exits (without respawn), ends the launch with the reason.
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
-from launch.events import matches_action
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    LogInfo,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
+from launch.event_handlers import OnProcessExit, OnProcessStart
+from launch.events import Shutdown, matches_action
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
-from launch_ros.substitutions import FindPackageShare
 from lifecycle_msgs.msg import Transition
 
-PARAMETER_ARGUMENTS = {
-    "model": "model bundle directory; empty = the params file's value (the shipped model)",
-    "backend": "inference backend: auto, tensorrt, onnxruntime or torch",
-    "precision": "numeric precision: auto, fp32, fp16 or int8 (tensorrt)",
-    "engine_cache_dir": "TensorRT engine cache (where `vsseg build-engine --cache` put them)",
-    "dla_core": "TensorRT: DLA core to run on (Jetson), -1 = the GPU",
-    "policy": "keyframe policy: per_frame, fixed, adaptive or budget",
-    "interval": "frames between keyframes for policy fixed",
-    "threshold": "adaptive deviation threshold (0 = the bundle's calibrated one)",
-    "budget_ms": "mean latency per frame for policy budget (ms)",
-}
-"""Launch arguments passed to the node as parameters of the same name when not empty."""
+from vsseg_ros.launch_arguments import LAUNCH_ARGUMENTS, flag, parameter_overrides
+from vsseg_ros.parameters import config_path
 
 
-def _node(context):
-    parameters = [LaunchConfiguration("params_file").perform(context)]
-    overrides = {name: LaunchConfiguration(name).perform(context) for name in PARAMETER_ARGUMENTS}
-    given = {name: value for name, value in overrides.items() if value != ""}
-    if given:
-        parameters.append(given)
+def _transition(node, transition_id: int) -> EmitEvent:
+    return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
+                                       transition_id=transition_id))
+
+
+def _shutdown(reason: str) -> list:
+    return [LogInfo(msg=f"vsseg.launch.py: {reason}; shutting down"),
+            EmitEvent(event=Shutdown(reason=reason))]
+
+
+def _node(context) -> list:
+    values = {a.name: LaunchConfiguration(a.name).perform(context) for a in LAUNCH_ARGUMENTS}
+    camera = values["camera_topic"]
+    respawn = flag(values, "respawn")
     node = LifecycleNode(
         package="vsseg", executable="vsseg_node", name="vsseg_node", output="screen",
-        namespace=LaunchConfiguration("namespace"), parameters=parameters,
-        remappings=[("image", LaunchConfiguration("camera_topic")),
-                    ("image/compressed", [LaunchConfiguration("camera_topic"), "/compressed"])])
-    configure = EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                            transition_id=Transition.TRANSITION_CONFIGURE))
-    activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, goal_state="inactive",
-        entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                              transition_id=Transition.TRANSITION_ACTIVATE))]))
-    return [activate, node, configure]
+        namespace=values["namespace"], respawn=respawn, respawn_delay=2.0,
+        parameters=[values["params_file"] or str(config_path()),
+                    {**parameter_overrides(values), "use_sim_time": flag(values, "use_sim_time")}],
+        remappings=[("image", camera), ("image/compressed", f"{camera}/compressed")],
+        ros_arguments=["--log-level", values["log_level"]])
+    actions = [RegisterEventHandler(OnStateTransition(
+        target_lifecycle_node=node, start_state="configuring", goal_state="unconfigured",
+        entities=_shutdown("vsseg_node failed to configure (its log above says why)")))]
+    if not respawn:
+        actions.append(RegisterEventHandler(OnProcessExit(
+            target_action=node, on_exit=_shutdown("the vsseg_node process exited"))))
+    if flag(values, "autostart"):
+        actions += [
+            RegisterEventHandler(OnProcessStart(
+                target_action=node,
+                on_start=[_transition(node, Transition.TRANSITION_CONFIGURE)])),
+            RegisterEventHandler(OnStateTransition(
+                target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+                entities=[_transition(node, Transition.TRANSITION_ACTIVATE)]))]
+    return [*actions, node]
 
 
 def generate_launch_description() -> LaunchDescription:
-    arguments = [
-        DeclareLaunchArgument("camera_topic", default_value="/camera/image_raw",
-                              description="sensor_msgs/Image topic to segment"),
-        DeclareLaunchArgument("namespace", default_value="",
-                              description="namespace of the node and its topics (not /diagnostics)"),
-        DeclareLaunchArgument("params_file",
-                              default_value=[FindPackageShare("vsseg"), "/config/vsseg.yaml"],
-                              description="node parameters (defaults: config/vsseg.yaml)"),
-    ]
-    arguments += [DeclareLaunchArgument(name, default_value="", description=description)
-                  for name, description in PARAMETER_ARGUMENTS.items()]
+    arguments = [DeclareLaunchArgument(a.name, default_value=a.default, description=a.description,
+                                       **({"choices": list(a.choices)} if a.choices else {}))
+                 for a in LAUNCH_ARGUMENTS]
     return LaunchDescription([*arguments, OpaqueFunction(function=_node)])

@@ -4,6 +4,7 @@ launched in CI: launch/launch_ros are not on PyPI, so the file is checked static
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,12 @@ import pytest
 pytest.importorskip("yaml", reason="PyYAML comes with the ROS 2 wheels: run `make setup`")
 from vsseg_core.errors import ConfigError  # noqa: E402
 from vsseg_core.runtime.engine_cache import EngineOptions  # noqa: E402
+from vsseg_ros.launch_arguments import (  # noqa: E402
+    LAUNCH_ARGUMENTS,
+    PROCESS_ARGUMENTS,
+    flag,
+    parameter_overrides,
+)
 from vsseg_ros.parameters import (  # noqa: E402
     BY_NAME,
     SPECS,
@@ -22,6 +29,7 @@ from vsseg_ros.parameters import (  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = ROOT / "launch" / "vsseg.launch.py"
+ARGUMENTS = {a.name: a for a in LAUNCH_ARGUMENTS}
 
 
 def test_config_file_holds_a_valid_default_for_every_parameter() -> None:
@@ -64,20 +72,94 @@ def _launch_module() -> ast.Module:
     return ast.parse(LAUNCH.read_text())
 
 
-def test_every_launch_argument_maps_to_a_declared_parameter() -> None:
+def test_every_parameter_is_a_launch_argument_with_a_description() -> None:
+    names = [a.name for a in LAUNCH_ARGUMENTS]
+    assert len(names) == len(set(names))
+    assert {s.name for s in SPECS} <= set(names)
+    assert {a.name for a in PROCESS_ARGUMENTS} == {"camera_topic", "namespace", "params_file",
+                                                    "use_sim_time", "log_level", "autostart",
+                                                    "respawn"}
+    for argument in LAUNCH_ARGUMENTS:
+        assert argument.description.strip(), argument.name
+        assert not argument.choices or argument.default in argument.choices, argument.name
+    assert BY_NAME["policy"].choices == tuple(c for c in ARGUMENTS["policy"].choices if c)
+    assert ARGUMENTS["low_latency"].choices == ("", "true", "false")
+
+
+def test_launch_arguments_become_parameters_of_the_declared_type() -> None:
+    given = {"budget_ms": "40", "threshold": "0.5", "interval": "3", "dla_core": "-1",
+             "model": "123", "low_latency": "true", "publish_color": "False", "policy": "",
+             "device": "cuda:1", "camera_topic": "/front/image_raw"}
+    assert parameter_overrides(given) == {"budget_ms": 40.0, "threshold": 0.5, "interval": 3,
+                                          "dla_core": -1, "model": "123", "low_latency": True,
+                                          "publish_color": False, "device": "cuda:1"}
+    typed = parameter_overrides(given)
+    assert type(typed["budget_ms"]) is float and type(typed["interval"]) is int
+    assert type(typed["model"]) is str
+
+
+def test_the_node_takes_the_typed_values_and_refuses_their_text() -> None:
+    """What launch_ros hands the node: the converted values are accepted by the node's own
+    declarations; the text itself (what the old launch file passed) is refused by rclpy."""
+    rclpy = pytest.importorskip("rclpy", reason="needs the ROS 2 wheels: run `make setup`")
+    from rclpy.exceptions import InvalidParameterTypeException
+    from rclpy.parameter import Parameter
+
+    from vsseg_ros.node import SegmentationNode
+    from vsseg_ros.probe import isolate_dds
+
+    isolate_dds()
+    rclpy.init()
+    try:
+        typed = parameter_overrides({"interval": "3", "budget_ms": "40", "dla_core": "0",
+                                     "low_latency": "true", "model": "123"})
+        node = SegmentationNode(parameter_overrides=[Parameter(k, value=v) for k, v in typed.items()])
+        assert {k: node.get_parameter(k).value for k in typed} == typed
+        node.destroy_node()
+        with pytest.raises(InvalidParameterTypeException, match="interval"):
+            SegmentationNode(parameter_overrides=[Parameter("interval", value="3")])
+    finally:
+        rclpy.try_shutdown()
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("interval", "3.5", "interval:='3.5' is not of type integer"),
+    ("interval", "0", "interval must be in [1, 1000]"),
+    ("budget_ms", "fast", "budget_ms:='fast' is not of type double"),
+    ("budget_ms", "nan", "is not of type double"),
+    ("low_latency", "yes", "low_latency:='yes' is not of type bool"),
+    ("policy", "adaptiv", "policy must be one of per_frame, fixed, adaptive, budget"),
+    ("device", "gpu", "device 'gpu' is not one of auto, cpu, cuda or cuda:N"),
+])
+def test_bad_launch_values_are_refused_at_launch_time(name: str, text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        parameter_overrides({name: text})
+
+
+def test_process_flags() -> None:
+    assert flag({"respawn": "True"}, "respawn") is True
+    with pytest.raises(ConfigError, match="respawn:='maybe' must be true or false"):
+        flag({"respawn": "maybe"}, "respawn")
+
+
+def test_the_launch_file_declares_the_table_and_passes_typed_parameters() -> None:
+    """launch_ros cannot run in CI: the file is checked to take its arguments from the table
+    (no literal argument names, no text performed into parameters) and to end the launch on a
+    failed configure or a dead node."""
     tree = _launch_module()
-    mapping = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign)
-                   and getattr(node.targets[0], "id", "") == "PARAMETER_ARGUMENTS")
-    arguments = ast.literal_eval(mapping.value)
-    defaults = load_defaults()
-    assert set(arguments) <= set(defaults), set(arguments) - set(defaults)
-    assert all(description.strip() for description in arguments.values())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module == "vsseg_ros.launch_arguments" for alias in node.names}
+    assert {"LAUNCH_ARGUMENTS", "parameter_overrides", "flag"} <= imported
     declared = [call for call in ast.walk(tree) if isinstance(call, ast.Call)
                 and getattr(call.func, "id", "") == "DeclareLaunchArgument"]
-    literal = [c for c in declared if c.args and isinstance(c.args[0], ast.Constant)]
-    assert {c.args[0].value for c in literal} == {"camera_topic", "namespace", "params_file"}
-    for call in declared:  # every argument, including the generated ones, has a description
+    assert declared and all(not (c.args and isinstance(c.args[0], ast.Constant)) for c in declared)
+    for call in declared:
         assert any(k.arg == "description" for k in call.keywords)
+    source = LAUNCH.read_text()
+    assert source.count(".perform(") == 1  # the one comprehension over LAUNCH_ARGUMENTS
+    assert 'goal_state="unconfigured"' in source and "OnProcessExit" in source
+    assert source.count("Shutdown(") == 1 and "_shutdown(" in source
+    compile(source, str(LAUNCH), "exec")
 
 
 def test_engine_options_from_parameters(tmp_path: Path) -> None:
