@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import array
+import resource
 
 import cv2
 import numpy as np
@@ -15,6 +16,7 @@ from std_msgs.msg import Header  # noqa: E402
 from vsseg_ros.image_conversion import (  # noqa: E402
     ImageRejected,
     array_to_image,
+    check_message,
     compressed_to_array,
     image_to_array,
 )
@@ -83,5 +85,48 @@ def test_compressed_input() -> None:
     msg.data = array.array("B", png.tobytes())
     assert np.array_equal(compressed_to_array(msg), RGB)
     msg.data = array.array("B", b"not an image")
+    with pytest.raises(ImageRejected, match="neither a readable png nor jpeg"):
+        compressed_to_array(msg)
+    msg.data = array.array("B", png.tobytes()[:60])  # a valid header, the pixels cut off
     with pytest.raises(ImageRejected, match="could not be decoded"):
         compressed_to_array(msg)
+
+
+def _png(height: int, width: int) -> CompressedImage:
+    ok, encoded = cv2.imencode(".png", np.zeros((height, width), np.uint8))
+    assert ok
+    return CompressedImage(header=Header(), format="png", data=encoded.tobytes())
+
+
+def test_a_decompression_bomb_is_refused_from_its_header() -> None:
+    """A 16384 x 16384 PNG is 0.3 MB on the wire and 805 MB decoded: refused unread."""
+    bomb = _png(16384, 16384)
+    assert len(bomb.data) < 400_000
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for call in (lambda: check_message(bomb, 16_777_216),
+                 lambda: compressed_to_array(bomb, 16_777_216)):
+        with pytest.raises(ImageRejected, match="huge size|above max_input_pixels"):
+            call()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_kib < 100_000  # never decoded
+
+
+def test_max_input_pixels_bounds_raw_and_compressed_frames() -> None:
+    large = _png(2000, 3000)  # 6 MP: below PIL's own bomb limit, above ours
+    with pytest.raises(ImageRejected, match=r"3000x2000 \(6000000 pixels\) is above max_input_pixels = 5000000"):
+        check_message(large, 5_000_000)
+    assert compressed_to_array(large, 6_000_000).shape == (2000, 3000, 3)
+    raw = _message(np.zeros((100, 200, 3), np.uint8), "rgb8")
+    check_message(raw, 20_000)
+    with pytest.raises(ImageRejected, match="200x100 .* above max_input_pixels = 19999"):
+        check_message(raw, 19_999)
+
+
+def test_header_checks_need_no_data() -> None:
+    """check_message judges a raw image from its fields: a short data field is named."""
+    raw = _message(np.zeros((4, 6), np.uint8), "mono8")
+    raw.data = array.array("B", bytes(10))
+    with pytest.raises(ImageRejected, match="data has 10 bytes, expected step x height = 24"):
+        check_message(raw)
+    garbage = CompressedImage(header=Header(), format="png", data=b"not an image")
+    with pytest.raises(ImageRejected, match="neither a readable png nor jpeg"):
+        check_message(garbage)

@@ -45,3 +45,42 @@ def test_failures_are_errors_for_the_window_only() -> None:
     clock.now += 5.1
     assert stats.health(active=True)[0] == OK
     assert stats.health(active=False) == (OK, "not active")
+
+
+def test_rejections_warn_for_the_window_only_and_every_condition_is_shown() -> None:
+    clock = Clock()
+    stats = NodeStatistics(rate_window_s=5.0, clock=clock)
+    stats.frame_rejected("encoding 'yuv' is not supported")
+    _frames(stats, clock, 20, dropped=True)
+    level, message = stats.health(active=True)
+    assert level == WARN
+    assert "1 malformed images rejected in the last 5 s; last: encoding 'yuv'" in message
+    assert "more than half of the frames" in message  # shown beside it, not hidden by it
+    _frames(stats, clock, 60, dropped=False)
+    assert stats.health(active=True) == (OK, "segmenting")  # no WARN forever after one bad frame
+    assert stats.rejected == 1
+
+
+def test_transport_losses_warn_with_the_fix() -> None:
+    clock = Clock()
+    stats = NodeStatistics(rate_window_s=5.0, clock=clock)
+    stats.frames_lost(26)
+    level, message = stats.health(active=True)
+    assert level == WARN and "26 input frames lost in transport" in message
+    assert "fastdds_large_frames.xml" in message
+    assert stats.snapshot()["frames lost in transport"] == 26
+    clock.now += 6.0
+    assert stats.health(active=True)[0] == OK
+
+
+def test_stamp_gaps_estimate_the_frames_that_never_arrived() -> None:
+    """10 Hz stamps with frames 12 and 13 missing (a gap of 3 periods), then a 10 s pause (a
+    time jump, not a loss)."""
+    clock = Clock()
+    stats = NodeStatistics(rate_window_s=5.0, clock=clock)
+    stamps = [i / 10 for i in range(20) if i not in (12, 13)] + [12.0, 12.1]
+    for stamp in stamps:
+        stats.frame_received(stamp)
+    assert stats.lost_by_stamps == 2
+    level, message = stats.health(active=True)
+    assert level == WARN and "2 input frames lost in transport" in message

@@ -7,13 +7,19 @@ cannot change the pixels). ``step`` padding is honoured.
 
 from __future__ import annotations
 
+import io
+import warnings
+
 import cv2
 import numpy as np
+import PIL.Image
 
 from vsseg_core.errors import VssegError
 
 CHANNELS = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4}
 """Accepted input encodings and their channel counts."""
+COMPRESSED_FORMATS = ("PNG", "JPEG")
+"""What sensor_msgs/CompressedImage inputs may hold (image_transport's png and jpeg)."""
 _TO_RGB = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB}
 
 
@@ -21,20 +27,54 @@ class ImageRejected(VssegError, ValueError):
     """An image message that cannot be segmented; the message says why."""
 
 
-def raw_pixels(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
-    """(h, w, c) uint8 view of ``data`` (bytes-like or uint8 array) after checking the encoding,
-    size, step and length. Raises ImageRejected naming the problem."""
+def check_size(width: int, height: int, max_pixels: int | None) -> None:
+    """ImageRejected for an empty image or one of more than ``max_pixels`` (None: no bound)."""
+    if height <= 0 or width <= 0:
+        raise ImageRejected(f"image size {width}x{height} is empty")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageRejected(f"image size {width}x{height} ({width * height} pixels) is above "
+                            f"max_input_pixels = {max_pixels}; send smaller frames or raise "
+                            "max_input_pixels")
+
+
+def check_raw(encoding: str, height: int, width: int, step: int, length: int,
+              max_pixels: int | None = None) -> None:
+    """The header checks of a raw image, without touching its data: encoding, size (at most
+    ``max_pixels``), step and ``length`` (bytes of data). Raises ImageRejected naming the
+    problem."""
     if encoding not in CHANNELS:
         raise ImageRejected(f"encoding {encoding!r} is not supported; publish one of "
                             f"{', '.join(CHANNELS)}")
     channels = CHANNELS[encoding]
-    if height <= 0 or width <= 0:
-        raise ImageRejected(f"image size {width}x{height} is empty")
+    check_size(width, height, max_pixels)
     if step < width * channels:
         raise ImageRejected(f"step {step} is smaller than width x channels = "
                             f"{width * channels} for {encoding}")
-    if len(data) != step * height:
-        raise ImageRejected(f"data has {len(data)} bytes, expected step x height = {step * height}")
+    if length != step * height:
+        raise ImageRejected(f"data has {length} bytes, expected step x height = {step * height}")
+
+
+def compressed_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG or JPEG from its header, without decoding it (a small file can
+    hold a huge image). Raises ImageRejected if the header is not one of them."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PIL.Image.DecompressionBombWarning)
+            with PIL.Image.open(io.BytesIO(data), formats=COMPRESSED_FORMATS) as image:
+                return image.size
+    except (PIL.Image.DecompressionBombError, PIL.Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(f"compressed image of {len(data)} bytes declares a huge size ({exc}); "
+                            "send smaller frames") from None
+    except (OSError, ValueError, SyntaxError):
+        raise ImageRejected(f"compressed image ({len(data)} bytes) is neither a readable png nor "
+                            "jpeg; publish jpeg or png") from None
+
+
+def raw_pixels(encoding: str, height: int, width: int, step: int, data) -> np.ndarray:
+    """(h, w, c) uint8 view of ``data`` (bytes-like or uint8 array) after checking the encoding,
+    size, step and length (``check_raw``). Raises ImageRejected naming the problem."""
+    check_raw(encoding, height, width, step, len(data))
+    channels = CHANNELS[encoding]
     rows = np.frombuffer(data, dtype=np.uint8).reshape(height, step)
     return rows[:, :width * channels].reshape(height, width, channels)
 

@@ -11,7 +11,16 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from vsseg_core.image_encoding import CHANNELS, ImageRejected, encode, raw_pixels, to_rgb
+from vsseg_core.image_encoding import (
+    CHANNELS,
+    ImageRejected,
+    check_raw,
+    check_size,
+    compressed_size,
+    encode,
+    raw_pixels,
+    to_rgb,
+)
 
 try:  # real ROS installs; not on PyPI
     from cv_bridge import CvBridge
@@ -19,7 +28,8 @@ try:  # real ROS installs; not on PyPI
 except ImportError:  # pragma: no cover - depends on the installation
     _BRIDGE = None
 
-__all__ = ["CHANNELS", "ImageRejected", "array_to_image", "compressed_to_array", "image_to_array"]
+__all__ = ["CHANNELS", "ImageRejected", "array_to_image", "check_message", "compressed_to_array",
+           "image_to_array"]
 
 
 def image_to_array(msg: Image) -> np.ndarray:
@@ -42,8 +52,20 @@ def array_to_image(pixels: np.ndarray, header: Header) -> Image:
     return msg
 
 
-def compressed_to_array(msg: CompressedImage) -> np.ndarray:
-    """sensor_msgs/CompressedImage (jpeg/png) -> (h, w, 3) uint8 RGB. Raises ImageRejected."""
+def check_message(msg: Image | CompressedImage, max_pixels: int | None = None) -> None:
+    """The cheap checks of an image message, without decoding its data: a raw image's header
+    (``check_raw``), a compressed image's format and size from its header; either at most
+    ``max_pixels``. Raises ImageRejected."""
+    if isinstance(msg, CompressedImage):
+        check_size(*compressed_size(bytes(msg.data)), max_pixels)
+    else:
+        check_raw(msg.encoding, msg.height, msg.width, msg.step, len(msg.data), max_pixels)
+
+
+def compressed_to_array(msg: CompressedImage, max_pixels: int | None = None) -> np.ndarray:
+    """sensor_msgs/CompressedImage (jpeg/png, at most ``max_pixels`` by its header) -> (h, w, 3)
+    uint8 RGB. Raises ImageRejected."""
+    check_size(*compressed_size(bytes(msg.data)), max_pixels)  # before decoding: bombs
     encoded = np.frombuffer(msg.data, dtype=np.uint8)
     bgr = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
     if bgr is None:

@@ -25,6 +25,7 @@ import rclpy
 import rclpy.exceptions
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -41,12 +42,15 @@ from vsseg_core.runtime.processing import confidence_to_uint8
 from vsseg_core.temporal.policy import KeyframePolicy
 from vsseg_core.temporal.video import VideoResult, VideoSegmenter
 from vsseg_core.visualize import overlay
+from vsseg_ros.dds import DDS_PROFILE_VARIABLE, dds_profile, use_shipped_dds_profile
 from vsseg_ros.image_conversion import (
     ImageRejected,
     array_to_image,
+    check_message,
     compressed_to_array,
     image_to_array,
 )
+from vsseg_ros.lifecycle import answer_unavailable_transitions
 from vsseg_ros.messages import class_map, descriptor, diagnostic_array, qos
 from vsseg_ros.parameters import BY_NAME, SPECS, engine_options, load_defaults, policy_string
 from vsseg_ros.statistics import OK, WARN, NodeStatistics
@@ -64,6 +68,7 @@ class SegmentationNode(LifecycleNode):
         for name, default in load_defaults().items():
             self.declare_parameter(name, default, descriptor(name))
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        answer_unavailable_transitions(self)
         self.bundle: Bundle | None = None
         self.backend = None
         self.backend_choice: str | None = None  # why this backend (auto's reasoning)
@@ -78,6 +83,12 @@ class SegmentationNode(LifecycleNode):
         self._active = False
         self._next_policy: KeyframePolicy | None = None  # for the worker; under _condition
         self.stop_timeout_s = STOP_TIMEOUT_S
+        self._max_pixels: int | None = None  # max_input_pixels while active
+
+    @property
+    def state_label(self) -> str:
+        """The lifecycle state: unconfigured, inactive, active, finalized (or a transition)."""
+        return self._state_machine.current_state[1]
 
     # -- parameters -------------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -150,11 +161,13 @@ class SegmentationNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         values = self._values()
         input_qos = qos(values["input_reliability"], values["input_depth"])
-        if values["compressed_input"]:
-            self._subscription = self.create_subscription(CompressedImage, "image/compressed",
-                                                          self._on_image, input_qos)
-        else:
-            self._subscription = self.create_subscription(Image, "image", self._on_image, input_qos)
+        self._max_pixels = values["max_input_pixels"]
+        kind, topic = (CompressedImage, "image/compressed") if values["compressed_input"] else (
+            Image, "image")
+        events = SubscriptionEventCallbacks(
+            message_lost=lambda info: self.stats.frames_lost(info.total_count_change))
+        self._subscription = self.create_subscription(kind, topic, self._on_image, input_qos,
+                                                      event_callbacks=events)
         self._stopping = False
         self._worker = threading.Thread(target=self._work, name="vsseg-worker", daemon=True)
         self._worker.start()
@@ -231,9 +244,15 @@ class SegmentationNode(LifecycleNode):
 
     # -- frames -----------------------------------------------------------------------------
     def _on_image(self, msg: Image | CompressedImage) -> None:
-        """Executor thread: hand the frame to the worker; replace (drop) a waiting one."""
+        """Executor thread: check the frame's header (a malformed frame never replaces a good
+        one), then hand it to the worker; replace (drop) a waiting one."""
         received = time.perf_counter()
-        self.stats.frame_received()
+        try:
+            check_message(msg, self._max_pixels)
+        except ImageRejected as exc:
+            self._reject(str(exc))
+            return
+        self.stats.frame_received(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         with self._condition:
             if self._waiting is not None:
                 self.stats.frame_dropped()
@@ -259,7 +278,7 @@ class SegmentationNode(LifecycleNode):
                                         throttle_duration_sec=_REJECT_LOG_PERIOD_S)
 
     def _reject(self, reason: str) -> None:
-        self.stats.frame_rejected()
+        self.stats.frame_rejected(reason)
         self.get_logger().warning(f"image rejected: {reason}",
                                   throttle_duration_sec=_REJECT_LOG_PERIOD_S)
 
@@ -271,7 +290,8 @@ class SegmentationNode(LifecycleNode):
             return
         started = time.perf_counter()
         try:
-            pixels = compressed_to_array(msg) if isinstance(msg, CompressedImage) else image_to_array(msg)
+            pixels = (compressed_to_array(msg, self._max_pixels) if isinstance(msg, CompressedImage)
+                      else image_to_array(msg))
         except ImageRejected as exc:
             self._reject(str(exc))
             return
@@ -343,6 +363,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     autostart = "--autostart" in argv
     argv = [a for a in argv if a != "--autostart"]
+    if use_shipped_dds_profile():
+        print(f"vsseg_node: Fast DDS profile {dds_profile()} (large frames; set "
+              f"{DDS_PROFILE_VARIABLE} to choose another)", file=sys.stderr)
     stop = threading.Event()
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -359,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             node.trigger_activate()
-        while not stop.is_set() and rclpy.ok():
+        while not stop.is_set() and rclpy.ok() and node.state_label != "finalized":
             executor.spin_once(timeout_sec=0.1)
     finally:
         if node._stop_processing():  # else the worker still runs: leave the model to exit

@@ -83,6 +83,9 @@ SPECS: tuple[ParameterSpec, ...] = (
     ParameterSpec("publish_overlay", "bool", "publish semantic_overlay (computed only when "
                   "subscribed)", live=True),
     ParameterSpec("compressed_input", "bool", "subscribe image/compressed instead of image"),
+    ParameterSpec("max_input_pixels", "integer", "frames with more pixels (width x height, raw or "
+                  "by a compressed image's header) are rejected before decoding", low=1,
+                  high=(1 << 31) - 1),
     ParameterSpec("input_reliability", "string", "input QoS reliability (raw frames over 512 KiB "
                   "need config/fastdds_large_frames.xml, above all with best_effort)",
                   choices=RELIABILITY),

@@ -4,10 +4,11 @@ writer that stays readable when interrupted."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 
 from vsseg_core.errors import VssegError
@@ -83,3 +84,36 @@ def require_topic(reader: Reader, topic: str, msgtype: str, *, fix: str = "") ->
                        + (f"; {fix}" if fix else ""))
     if available[topic] != msgtype:
         raise BagError(f"bag {reader.path}: topic {topic} is {available[topic]}, not {msgtype}")
+
+
+def read_messages(reader: Reader, connections: Iterable[Connection], *,
+                  skip: Sequence[tuple[int, int]] = ()) -> Iterator[tuple[Connection, int, bytes]]:
+    """``reader.messages(connections)``, without the messages logged within the ``skip``
+    ranges ((first, last) ns, inclusive; e.g. corrupt chunks), and with the storage layer's
+    errors (a corrupt sqlite3 page, an unreadable MCAP record) turned into one BagError that
+    says how far it got."""
+    connections, count = list(connections), 0
+    for start, stop in _between(skip):
+        messages = reader.messages(connections, start=start, stop=stop)
+        while True:
+            try:
+                item = next(messages)
+            except StopIteration:
+                break
+            except Exception as exc:  # apsw/sqlite3 and mcap parsing raise their own types
+                raise BagError(f"bag {reader.path} is corrupt: reading failed after {count} "
+                               f"messages ({type(exc).__name__}: {exc}); restore it from a "
+                               "copy, or re-record it") from exc
+            count += 1
+            yield item
+
+
+def _between(skip: Sequence[tuple[int, int]]) -> Iterator[tuple[int | None, int | None]]:
+    """The (start, stop) ranges of rosbags' ``messages`` (start inclusive, stop exclusive;
+    None = open) that cover everything but ``skip``."""
+    start: int | None = None
+    for first, last in sorted(skip):
+        if start is None or first > start:
+            yield start, first
+        start = max(start or 0, last + 1)
+    yield start, None

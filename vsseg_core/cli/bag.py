@@ -14,6 +14,7 @@ example:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from vsseg_core.bags.convert import DEFAULT_TOPIC, dataset_to_bag, label_topic
@@ -118,6 +119,9 @@ def _segment(args: argparse.Namespace) -> int:
         result = segment_bag(args.in_bag, args.out, segmenter, topic=args.topic,
                              keep_images=not args.no_images, storage=args.storage,
                              progress=not args.quiet)
+    if result["corruption"]:
+        print(f"vsseg bag segment: warning: bag {args.in_bag}: {result['corruption']}",
+              file=sys.stderr)
     latency = result["latency_ms"]
     print(f"wrote {args.out}: {result['frames']} frames segmented ({result['keyframes']} keyframes, "
           f"{result['rejected']} rejected), {result['copied']} other messages copied; "
@@ -133,6 +137,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             candidate = label_topic(args.topic)
             gt_topic = candidate if candidate in topics(reader) else None
     record = evaluate_bag(args.bag, image_topic=args.topic, gt_topic=gt_topic)
+    if record.get("corruption"):
+        print(f"vsseg bag eval: warning: bag {args.bag}: {record['corruption']}", file=sys.stderr)
     print(policy_table([record]))
     print(f"{record['frames']} frames, {record['labelled_frames']} with ground truth "
           f"({gt_topic or 'none'}), {record['backend']}")

@@ -3,7 +3,8 @@ r"""Benchmark vsseg_node end to end: a publisher in this process sends --size rg
 latency (image published -> mask received) is split into transport, conversion, segmentation
 (vsseg_core: pre/post-processing and the network) and publish.
 
-Both processes load the Fast DDS profile named by FASTRTPS_DEFAULT_PROFILES_FILE, if set.
+Both processes load the Fast DDS profile named by FASTRTPS_DEFAULT_PROFILES_FILE, if set;
+without it the node loads config/fastdds_large_frames.xml for its own participant (vsseg_ros.dds).
 
 examples (the numbers in docs/benchmarks.md):
   vsseg bench-node --size 1024x2048 --rate 5 --frames 100 --json out/bench_node.json
@@ -14,7 +15,6 @@ examples (the numbers in docs/benchmarks.md):
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 import rclpy
@@ -27,6 +27,7 @@ from vsseg_core.machine import describe_machine
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import iter_sequence
 from vsseg_core.temporal.evaluate import latency_summary
+from vsseg_ros.dds import dds_profile
 from vsseg_ros.probe import FrameRecord, NodeProbe, isolate_dds, start_node, stop_node
 
 NAME = "bench-node"
@@ -50,12 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE",
                         help="node parameter, e.g. --param policy:=fixed (repeatable)")
     parser.add_argument("--json", type=output_file_arg, metavar="FILE", help="also write the results as JSON")
-
-
-def dds_profile() -> str | None:
-    """The Fast DDS XML profile this bench and the node load (FASTRTPS_DEFAULT_PROFILES_FILE),
-    None for Fast DDS's defaults."""
-    return os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,7 +135,7 @@ def _print_result(result: dict, args: argparse.Namespace) -> None:
     """The bench record as a table of latencies (ms) and the two targets."""
     print(f"{result['frames_answered']}/{args.frames} frames answered at {args.rate:g} Hz, "
           f"{result['size']} rgb8, {result['policy']}, {result['backend']}")
-    print(f"Fast DDS: {result['dds_profile'] or 'default settings (FASTRTPS_DEFAULT_PROFILES_FILE unset)'}")
+    print(f"Fast DDS (this publisher): {result['dds_profile'] or 'default settings (FASTRTPS_DEFAULT_PROFILES_FILE unset; the node loads config/fastdds_large_frames.xml for its own outputs)'}")
     print(f"{'part':<14} {'mean':>8} {'p50':>8} {'p95':>8} {'p99':>8}   (ms)")
     for name, stats in result["latency_ms"].items():
         print(f"{name:<14} {stats['mean']:>8.1f} {stats['p50']:>8.1f} {stats['p95']:>8.1f} {stats['p99']:>8.1f}")
