@@ -5,38 +5,32 @@
 Every node parameter is an argument of the same name, passed with the parameter's type; empty
 (the default) = the params file's value. `ros2 launch vsseg vsseg.launch.py --show-args` lists
 them. The arguments and their conversion live in vsseg_ros/launch_arguments.py (tested without
-launch_ros); this file only hands them to launch_ros. A node that fails to configure, or whose
-process exits (without respawn), ends the launch with the reason.
+launch_ros); this file only hands them to launch_ros. With autostart the node configures and
+activates itself (`vsseg_node --autostart`, also after a respawn) and exits with code 1 when
+configure fails; a node process that exits (without respawn) ends the launch, with an error
+naming the exit code unless it exited cleanly.
 """
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    EmitEvent,
-    LogInfo,
-    OpaqueFunction,
-    RegisterEventHandler,
-)
-from launch.event_handlers import OnProcessExit, OnProcessStart
-from launch.events import Shutdown, matches_action
+from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
-from lifecycle_msgs.msg import Transition
 
 from vsseg_ros.launch_arguments import LAUNCH_ARGUMENTS, flag, parameter_overrides
 from vsseg_ros.parameters import config_path
 
 
-def _transition(node, transition_id: int) -> EmitEvent:
-    return EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
-                                       transition_id=transition_id))
-
-
-def _shutdown(reason: str) -> list:
-    return [LogInfo(msg=f"vsseg.launch.py: {reason}; shutting down"),
-            EmitEvent(event=Shutdown(reason=reason))]
+def _node_exited(event, context) -> list:
+    """End the launch when the node process ends (nothing to do if the launch is ending it)."""
+    if context.is_shutdown:
+        return []
+    if event.returncode != 0:  # launch reports it and exits non-zero
+        raise RuntimeError(f"vsseg_node exited with code {event.returncode}; its log above says "
+                           "why (e.g. `configure failed: ...`)")
+    return [LogInfo(msg="vsseg.launch.py: vsseg_node exited; shutting down"),
+            EmitEvent(event=Shutdown(reason="vsseg_node exited"))]
 
 
 def _node(context) -> list:
@@ -46,25 +40,14 @@ def _node(context) -> list:
     node = LifecycleNode(
         package="vsseg", executable="vsseg_node", name="vsseg_node", output="screen",
         namespace=values["namespace"], respawn=respawn, respawn_delay=2.0,
+        arguments=["--autostart"] if flag(values, "autostart") else [],
         parameters=[values["params_file"] or str(config_path()),
                     {**parameter_overrides(values), "use_sim_time": flag(values, "use_sim_time")}],
         remappings=[("image", camera), ("image/compressed", f"{camera}/compressed")],
         ros_arguments=["--log-level", values["log_level"]])
-    actions = [RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, start_state="configuring", goal_state="unconfigured",
-        entities=_shutdown("vsseg_node failed to configure (its log above says why)")))]
-    if not respawn:
-        actions.append(RegisterEventHandler(OnProcessExit(
-            target_action=node, on_exit=_shutdown("the vsseg_node process exited"))))
-    if flag(values, "autostart"):
-        actions += [
-            RegisterEventHandler(OnProcessStart(
-                target_action=node,
-                on_start=[_transition(node, Transition.TRANSITION_CONFIGURE)])),
-            RegisterEventHandler(OnStateTransition(
-                target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
-                entities=[_transition(node, Transition.TRANSITION_ACTIVATE)]))]
-    return [*actions, node]
+    if respawn:
+        return [node]
+    return [RegisterEventHandler(OnProcessExit(target_action=node, on_exit=_node_exited)), node]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -6,6 +6,7 @@ and shutdown ending the process."""
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -191,3 +192,15 @@ def test_frames_lost_in_transport_turn_the_status_warn(ros, monkeypatch) -> None
     finally:
         probe.close()
         stop_node(process)
+
+
+def test_autostart_exits_with_1_when_configure_fails() -> None:
+    """What the launch file relies on to end a launch whose node cannot start."""
+    isolate_dds()
+    result = subprocess.run([sys.executable, "-m", "vsseg_ros.node", "--autostart", "--ros-args",
+                             "-p", "model:=/nonexistent/bundle"], capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "configure failed: model bundle /nonexistent/bundle does not exist" in output
+    assert "exiting because of --autostart" in output and "Traceback" not in output

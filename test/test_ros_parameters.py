@@ -145,7 +145,9 @@ def test_process_flags() -> None:
 def test_the_launch_file_declares_the_table_and_passes_typed_parameters() -> None:
     """launch_ros cannot run in CI: the file is checked to take its arguments from the table
     (no literal argument names, no text performed into parameters) and to end the launch on a
-    failed configure or a dead node."""
+    failed configure or a dead node. Run with the real launch 3.4.3 / launch_ros 0.26.6 by hand
+    (see the session notes): typed values reach the node, model:=123 ends the launch with exit 1
+    and the reason, Ctrl-C exits 0, a respawned node configures again after kill -9."""
     tree = _launch_module()
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 and node.module == "vsseg_ros.launch_arguments" for alias in node.names}
@@ -157,8 +159,10 @@ def test_the_launch_file_declares_the_table_and_passes_typed_parameters() -> Non
         assert any(k.arg == "description" for k in call.keywords)
     source = LAUNCH.read_text()
     assert source.count(".perform(") == 1  # the one comprehension over LAUNCH_ARGUMENTS
-    assert 'goal_state="unconfigured"' in source and "OnProcessExit" in source
-    assert source.count("Shutdown(") == 1 and "_shutdown(" in source
+    # autostart is the node's own --autostart (it exits 1 when configure fails, and configures
+    # again after a respawn); an exited node ends the launch, unless the launch is ending it
+    assert '"--autostart"' in source and "OnProcessExit" in source and "context.is_shutdown" in source
+    assert "ChangeState" not in source
     compile(source, str(LAUNCH), "exec")
 
 

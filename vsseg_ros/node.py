@@ -349,7 +349,8 @@ USAGE = """\
 usage: vsseg_node [--autostart] [--ros-args -p name:=value ... | --params-file config/vsseg.yaml]
 
 Lifecycle node: segments the camera images on `image` into semantic_mask, ~/info and more.
-  --autostart  configure and activate at once (default: wait for lifecycle transitions)
+  --autostart  configure and activate at once (default: wait for lifecycle transitions);
+               a failed configure then ends the process with exit code 1
 Parameters, their defaults and ranges: config/vsseg.yaml."""
 
 
@@ -380,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        if autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+        if autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                print("vsseg_node: error: configure failed (the reason is logged above); exiting "
+                      "because of --autostart", file=sys.stderr)
+                return 1
             node.trigger_activate()
         while not stop.is_set() and rclpy.ok() and node.state_label != "finalized":
             executor.spin_once(timeout_sec=0.1)
