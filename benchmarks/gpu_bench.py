@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -40,7 +41,6 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
-from model_bench import timed  # benchmarks/ is on sys.path when this file runs as a script
 from tqdm import tqdm
 
 from vsseg_core.bundle import Bundle
@@ -55,6 +55,18 @@ from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import iter_sequence
 from vsseg_core.temporal.video import STAGES, VideoSegmenter
+
+
+def _sibling_script(name: str):
+    """benchmarks/<name>.py as a module (benchmarks/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+timed = _sibling_script("model_bench").timed
+"""(median, p95) ms of a call: the same measurement as benchmarks/model_bench.py's tables."""
 
 GRAPHS = ("low", "high", "full", "prop")
 FULL_RES = (1024, 2048)

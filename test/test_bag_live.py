@@ -83,7 +83,10 @@ def test_play_into_record(bag: Path, tmp_path: Path) -> None:
                          "/camera/image_raw", "--delay", "30", timeout=120)
         assert played.returncode == 0, played.stdout + played.stderr
         assert "8 messages" in played.stdout
-        time.sleep(1.0)
+        # play returns only once every subscriber acknowledged every message, or warns after
+        # waiting ACK_TIMEOUT_S: the recorder has all 8 before it is stopped
+        assert "not every message was acknowledged" not in played.stdout + played.stderr, \
+            played.stdout + played.stderr
     finally:
         recorder.send_signal(signal.SIGTERM)
         log, _ = recorder.communicate(timeout=20)

@@ -15,7 +15,9 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_bench.py"
 
 
 def run_bench(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True,
+    """The script as documented, with -P: benchmarks/ is not put on sys.path, so it runs only if
+    it imports nothing through the script's own folder."""
+    return subprocess.run([sys.executable, "-P", str(SCRIPT), *map(str, args)], capture_output=True,
                           text=True, timeout=300, check=False, cwd=SCRIPT.parents[1])
 
 

@@ -3,6 +3,7 @@ stride-1 grid are the labels, and coarser grids lose what the documented ceiling
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -36,11 +37,10 @@ def test_ceiling_falls_with_the_stride_and_is_exact_at_stride_one(spec_dataset) 
 
 
 def test_grid_view_keeps_large_regions() -> None:
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        from resolution_ceiling import seen_through_grid
-    finally:
-        sys.path.pop(0)
+    spec = importlib.util.spec_from_file_location("resolution_ceiling", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # defines functions; main() runs only as a script
+    seen_through_grid = script.seen_through_grid
     labels = np.zeros((64, 128), np.uint8)
     labels[:, 64:] = 10  # sky on the right half
     labels[:8] = 255  # ignored rows are not a class

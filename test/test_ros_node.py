@@ -1,6 +1,10 @@
 """vsseg_node on a real rclpy graph: the node runs in its own process (`python -m
 vsseg_ros.node`), this test drives it through its lifecycle services and topics. DDS traffic is
-isolated (private ROS_DOMAIN_ID, localhost discovery) and every wait has a deadline."""
+isolated (private ROS_DOMAIN_ID, localhost discovery) and every wait has a deadline.
+
+Every test gets a fresh ROS context and a node process of its own, brought by a fixture to the
+state it needs (``unconfigured_node``, ``active_node``), and subscribes to what it reads itself:
+each test passes alone and in any order."""
 
 from __future__ import annotations
 
@@ -66,9 +70,16 @@ class Graph:
     def spin_for(self, seconds: float) -> None:
         probe.spin_for(self.executor, seconds)
 
-    def subscribe(self, topic: str, kind, qos=RELIABLE) -> list:
+    def subscribe(self, topic: str, kind, qos=RELIABLE, *, matched: bool = True) -> list:
+        """Collect ``topic`` into the returned list. ``matched``: return only once the running
+        node has seen the subscription: this side sees its publisher, and the node answered a
+        get_state call made after subscribing (a participant's endpoints are announced in
+        order, and the node sends a reply only to a client reader it has discovered)."""
         messages = self.received.setdefault(topic, [])
-        self.node.create_subscription(kind, topic, messages.append, qos)
+        subscription = self.node.create_subscription(kind, topic, messages.append, qos)
+        if matched:
+            self.state()
+            self.wait_for(lambda: subscription.get_publisher_count() > 0, f"a publisher of {topic}")
         return messages
 
     def call(self, kind, name: str, request):
@@ -104,22 +115,45 @@ class Graph:
         self.image_pub.publish(array_to_image(rgb, header))
         return header
 
-    def diagnostics(self) -> dict[str, str]:
-        """Key/values of the latest /diagnostics status of the node (waits for a fresh one)."""
+    def diagnostics(self, until: Callable[[dict[str, str]], bool] = lambda values: True,
+                    what: str = "/diagnostics") -> dict[str, str]:
+        """Key/values (and "level", "message") of the first /diagnostics status of the node
+        published after this call for which ``until(values)`` holds."""
         messages = self.received.setdefault("/diagnostics", [])
-        count = len(messages)
-        self.wait_for(lambda: len(messages) > count, "/diagnostics")
-        status = [s for s in messages[-1].status if s.name == f"{NODE}: segmentation"]
-        assert status, [s.name for s in messages[-1].status]
-        return {kv.key: kv.value for kv in status[0].values} | {"level": str(status[0].level[0]),
-                                                                "message": status[0].message}
+        seen, found = len(messages), []
+
+        def fresh() -> bool:
+            nonlocal seen
+            while not found and seen < len(messages):
+                values = _segmentation_status(messages[seen])
+                seen += 1
+                if until(values):
+                    found.append(values)
+            return bool(found)
+
+        self.wait_for(fresh, what)
+        return found[0]
 
 
-@pytest.fixture(scope="module")
+def _segmentation_status(array: DiagnosticArray) -> dict[str, str]:
+    status = [s for s in array.status if s.name == f"{NODE}: segmentation"]
+    assert status, [s.name for s in array.status]
+    return {kv.key: kv.value for kv in status[0].values} | {"level": str(status[0].level[0]),
+                                                            "message": status[0].message}
+
+
+def _count(values: dict[str, str], before: dict[str, str], key: str) -> int:
+    """How much the diagnostic counter ``key`` grew from ``before`` to ``values``."""
+    return int(values[key]) - int(before[key])
+
+
+@pytest.fixture
 def graph():
+    """A fresh ROS context and test node for each test: no subscription, discovery state or
+    message of one test reaches another."""
     rclpy.init()
     graph = Graph()
-    graph.subscribe("/diagnostics", DiagnosticArray)
+    graph.subscribe("/diagnostics", DiagnosticArray, matched=False)
     yield graph
     graph.node.destroy_node()
     rclpy.shutdown()
@@ -131,12 +165,25 @@ def frames() -> list[np.ndarray]:
                                                      width=256, seed=515151), 0)]
 
 
-@pytest.fixture(scope="module")
-def node(graph: Graph):
+@pytest.fixture
+def unconfigured_node(graph: Graph):
+    """A vsseg_node process of its own for the test, unconfigured; stopped afterwards (a node
+    that did not exit cleanly fails the test with its log)."""
     process = start_node("budget_ms:=40")  # an integer for a double parameter is accepted
     yield process
-    if process.poll() is None:
+    if process.poll() is None or not process.stdout.closed:  # not already stopped by the test
         stop_node(process)
+
+
+@pytest.fixture
+def active_node(graph: Graph, unconfigured_node: subprocess.Popen) -> subprocess.Popen:
+    """The test's node configured and active, subscribed to this test's /test/image."""
+    assert graph.transition(Transition.TRANSITION_CONFIGURE)
+    assert graph.transition(Transition.TRANSITION_ACTIVATE)
+    assert graph.state() == State.PRIMARY_STATE_ACTIVE
+    graph.wait_for(lambda: graph.image_pub.get_subscription_count() > 0,
+                   "vsseg_node to subscribe to /test/image")
+    return unconfigured_node
 
 
 def _stamp(header: Header) -> tuple[int, int]:
@@ -189,7 +236,7 @@ def test_backend_tensorrt_without_tensorrt_fails_configure(graph: Graph) -> None
     assert "backend tensorrt cannot run here" in log and "docs/tensorrt.md" in log
 
 
-def test_configure_activate_and_segment(graph: Graph, node, frames) -> None:
+def test_configure_activate_and_segment(graph: Graph, unconfigured_node, frames) -> None:
     assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert graph.transition(Transition.TRANSITION_CONFIGURE)
     assert graph.state() == State.PRIMARY_STATE_INACTIVE
@@ -203,12 +250,14 @@ def test_configure_activate_and_segment(graph: Graph, node, frames) -> None:
     infos = graph.subscribe(f"/{NODE}/info", SegmentationInfo)
     assert graph.transition(Transition.TRANSITION_ACTIVATE)
     assert graph.state() == State.PRIMARY_STATE_ACTIVE
-    graph.spin_for(1.0)  # discovery of the node's subscription
+    graph.wait_for(lambda: graph.image_pub.get_subscription_count() > 0,
+                   "vsseg_node to subscribe to /test/image")
     sent = []
     for index in range(4):
         sent.append(graph.publish(frames[index], 100.0 + index / 17, frame_id="front_camera"))
         graph.wait_for(lambda: len(masks) > index, f"mask {index}")
     graph.wait_for(lambda: len(infos) >= 4 and len(confidences) >= 4, "info and confidence")
+    assert len(masks) == len(infos) == len(confidences) == 4
     for header, mask, info in zip(sent, masks, infos):
         assert _stamp(mask.header) == _stamp(info.header) == _stamp(header)
         assert mask.header.frame_id == "front_camera"
@@ -222,42 +271,51 @@ def test_configure_activate_and_segment(graph: Graph, node, frames) -> None:
     assert confidences[0].encoding == "mono8" and image_to_array(confidences[0]).max() > 0
 
 
-def test_color_and_overlay_only_when_subscribed(graph: Graph, node, frames) -> None:
-    before = graph.diagnostics()
+def test_color_and_overlay_only_when_subscribed(graph: Graph, active_node, frames) -> None:
+    masks = graph.subscribe("/semantic_mask", Image)
+    graph.publish(frames[3], 100.0 + 3 / 17)
+    graph.wait_for(lambda: masks, "the mask of a frame nobody wants in colour")
+    before = graph.diagnostics(lambda v: v["frames processed"] == "1", "1 frame processed")
     assert before["color images published"] == before["overlay images published"] == "0"
     colors = graph.subscribe("/semantic_color", Image)
     overlays = graph.subscribe("/semantic_overlay", Image)
-    masks = graph.received["/semantic_mask"]
-    graph.spin_for(1.0)
     start = len(masks)
     header = graph.publish(frames[4], 100.0 + 4 / 17)
     graph.wait_for(lambda: colors and overlays and len(masks) > start, "color and overlay")
     assert _stamp(colors[0].header) == _stamp(header) and colors[0].encoding == "rgb8"
     assert np.array_equal(image_to_array(colors[0]), colorize(image_to_array(masks[start])))
     assert overlays[0].encoding == "rgb8" and (overlays[0].height, overlays[0].width) == (128, 256)
-    after = graph.diagnostics()
-    assert int(after["color images published"]) >= 1
+    after = graph.diagnostics(lambda v: v["frames processed"] == "2", "2 frames processed")
+    assert after["color images published"] == after["overlay images published"] == "1"
 
 
-def test_burst_latest_frame_wins(graph: Graph, node, frames) -> None:
-    masks = graph.received["/semantic_mask"]
+def test_burst_latest_frame_wins(graph: Graph, active_node, frames) -> None:
+    masks = graph.subscribe("/semantic_mask", Image)
     before = graph.diagnostics()
-    start = len(masks)
     for index in range(5, 35):  # back to back, far faster than the node segments
-        graph.publish(frames[index], 100.0 + index / 17)
-    graph.spin_for(3.0)
-    after = graph.diagnostics()
+        last = graph.publish(frames[index], 100.0 + index / 17)
+
+    def settled(values: dict[str, str]) -> bool:  # all 30 in, none waiting or in progress
+        handled = _count(values, before, "frames processed") + _count(values, before, "frames dropped")
+        return _count(values, before, "frames received") == 30 == handled
+
+    after = graph.diagnostics(settled, "the node to take in and settle all 30 frames")
 
     def delta(key: str) -> int:
-        return int(after[key]) - int(before[key])
+        return _count(after, before, key)
 
-    assert 0 < delta("frames received") <= 30
-    assert delta("frames received") == delta("frames processed") + delta("frames dropped")
+    graph.wait_for(lambda: len(masks) >= delta("frames processed"), "every processed mask")
+    assert delta("frames received") == delta("frames processed") + delta("frames dropped") == 30
     assert delta("frames dropped") > 0
-    assert len(masks) - start == delta("frames processed")
+    assert len(masks) == delta("frames processed")
+    assert _stamp(masks[-1].header) == _stamp(last)  # the newest frame is never the one dropped
 
 
-def test_live_parameters(graph: Graph, node, frames) -> None:
+def test_live_parameters(graph: Graph, active_node, frames) -> None:
+    infos = graph.subscribe(f"/{NODE}/info", SegmentationInfo)
+    graph.publish(frames[34], 100.0 + 34 / 17)  # mid-stream: the switch meets a running stream
+    graph.wait_for(lambda: infos, "info")
+    assert infos[0].policy.startswith("adaptive:")
     assert graph.set_parameter("policy", "fixed") == (True, "")
     assert graph.set_parameter("interval", 2) == (True, "")
     ok, reason = graph.set_parameter("model", "/elsewhere")
@@ -266,7 +324,6 @@ def test_live_parameters(graph: Graph, node, frames) -> None:
     assert not ok and "per_frame" in reason
     ok, reason = graph.set_parameter("threshold", -1.0)
     assert not ok
-    infos = graph.received[f"/{NODE}/info"]
     start = len(infos)
     for index in range(35, 39):
         graph.publish(frames[index], 100.0 + index / 17)
@@ -275,68 +332,86 @@ def test_live_parameters(graph: Graph, node, frames) -> None:
     assert [i.keyframe for i in infos[start:]].count(True) == 2
 
 
-def test_an_unreachable_budget_is_a_diagnostics_warning(graph: Graph, node, frames) -> None:
+def test_an_unreachable_budget_is_a_diagnostics_warning(graph: Graph, active_node, frames) -> None:
+    infos = graph.subscribe(f"/{NODE}/info", SegmentationInfo)
     assert graph.set_parameter("policy", "budget") == (True, "")
     assert graph.set_parameter("budget_ms", 1.0) == (True, "")  # below any frame's cost here
-    infos = graph.received[f"/{NODE}/info"]
-    start = len(infos)
     for index in range(16):
         graph.publish(frames[index], 300.0 + index / 17)
-        graph.wait_for(lambda: len(infos) > start + index, "info")
-    assert [i.keyframe for i in infos[start:]].count(False) >= 10
+        graph.wait_for(lambda: len(infos) > index, "info")
+    assert [i.keyframe for i in infos].count(False) >= 10
     values = graph.diagnostics()
     assert values["level"] == "1", values["message"]
     assert "budget 1 ms is below the cost of a propagated frame" in values["message"]
     assert graph.set_parameter("policy", "adaptive") == (True, "")  # applies from the next frame
     graph.publish(frames[16], 300.0 + 16 / 17)
-    graph.wait_for(lambda: len(infos) > start + 16, "info")
+    graph.wait_for(lambda: len(infos) > 16, "info")
     assert "budget" not in graph.diagnostics()["message"]
 
 
-def test_malformed_images_are_rejected_and_valid_ones_continue(graph: Graph, node, frames) -> None:
-    masks = graph.received["/semantic_mask"]
+def test_malformed_images_are_rejected_and_valid_ones_continue(graph: Graph, active_node,
+                                                               frames) -> None:
+    masks = graph.subscribe("/semantic_mask", Image)
     before = graph.diagnostics()
+
+    def handled(count: int) -> Callable[[dict[str, str]], bool]:
+        """The node is done with ``count`` frames since ``before`` (in any way)."""
+        return lambda values: sum(_count(values, before, f"frames {outcome}") for outcome in
+                                  ("processed", "dropped", "rejected", "failed")) == count
+
     bad = array_to_image(frames[0], Header(frame_id="cam"))
     bad.data = bad.data[:-7]
     graph.image_pub.publish(bad)
-    graph.spin_for(0.3)
+    graph.diagnostics(handled(1), "the node to handle a truncated image")
     wrong = array_to_image(frames[0], Header(frame_id="cam"))
     wrong.encoding = "16UC1"
     graph.image_pub.publish(wrong)
-    graph.spin_for(0.3)
-    start = len(masks)
+    graph.diagnostics(handled(2), "the node to handle an image of the wrong encoding")
     header = graph.publish(frames[39], 200.0)
-    graph.wait_for(lambda: len(masks) > start, "a mask after the malformed frames")
-    assert _stamp(masks[-1].header) == _stamp(header)
-    after = graph.diagnostics()
-    assert int(after["frames rejected"]) - int(before["frames rejected"]) == 2
+    graph.wait_for(lambda: masks, "a mask after the malformed frames")
+    assert len(masks) == 1 and _stamp(masks[0].header) == _stamp(header)
+    after = graph.diagnostics(handled(3), "the node to handle the valid image")
+    assert _count(after, before, "frames rejected") == 2
     assert after["level"] == "1" and "rejected" in after["message"]
 
 
-def test_diagnostics_keys(graph: Graph, node) -> None:
-    values = graph.diagnostics()
+def test_diagnostics_keys(graph: Graph, active_node, frames) -> None:
+    infos = graph.subscribe(f"/{NODE}/info", SegmentationInfo)
+    for index in range(6):  # one at a time: none dropped
+        graph.publish(frames[index], 100.0 + index / 17)
+        graph.wait_for(lambda: len(infos) > index, f"info {index}")
+    values = graph.diagnostics(lambda v: v["frames processed"] == "6", "6 frames processed")
+    assert len(infos) == 6
     for stage in ("conversion", "low", "segmentation", "publish", "end_to_end"):
-        for q in ("p50", "p95", "p99"):
-            assert float(values[f"{stage} {q} (ms)"]) >= 0
+        # the node's percentiles are those of the per-frame latencies it published on ~/info
+        # (float32 there, 3 decimals here)
+        samples = np.array([getattr(info, f"{stage}_ms") for info in infos], dtype=np.float64)
+        expected = np.percentile(samples[samples > 0], (50, 95, 99))
+        for q, value in zip(("p50", "p95", "p99"), expected):
+            assert float(values[f"{stage} {q} (ms)"]) == pytest.approx(value, abs=1e-3), (stage, q)
     for key in ("input rate (Hz)", "output rate (Hz)", "frames dropped", "frames rejected",
                 "keyframe ratio", "backend", "precision", "model", "policy"):
         assert key in values, key
+    keyframes = sum(info.keyframe for info in infos)
+    assert float(values["keyframe ratio"]) == pytest.approx(keyframes / 6, abs=1e-3)
     assert values["backend"] == "onnxruntime" and values["precision"] == "fp32"
     assert values["backend choice"] == "auto on the CPU"  # why auto picked it
 
 
-def test_deactivate_cleanup_and_shutdown(graph: Graph, node, frames) -> None:
-    masks = graph.received["/semantic_mask"]
+def test_deactivate_cleanup_and_shutdown(graph: Graph, active_node, frames) -> None:
+    masks = graph.subscribe("/semantic_mask", Image)
+    graph.publish(frames[1], 299.0)
+    graph.wait_for(lambda: masks, "a mask while active")
     assert graph.transition(Transition.TRANSITION_DEACTIVATE)
     assert graph.state() == State.PRIMARY_STATE_INACTIVE
     ok, _ = graph.set_parameter("backend", "torch")  # allowed again while inactive
     assert ok
     start = len(masks)
     graph.publish(frames[0], 300.0)
-    graph.spin_for(1.5)
+    graph.spin_for(1.5)  # a window for a mask that must not come
     assert len(masks) == start  # inactive: nothing segmented
     assert graph.transition(Transition.TRANSITION_CLEANUP)
     assert graph.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert graph.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
-    assert graph.state() == State.PRIMARY_STATE_FINALIZED
-    stop_node(node)
+    log, _ = active_node.communicate(timeout=DEADLINE_S)  # finalized: the process ends by itself
+    assert active_node.returncode == 0 and "Traceback" not in log, log

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vsseg_core.labels import CLASS_NAMES, IGNORE_ID, colorize, label_ids_to_train_ids
+from vsseg_core.metrics import ConfusionMatrix
 from vsseg_core.temporal.video import STAGES
 
 SUMMARY_KEYS = {"frames", "backend", "device", "precision", "latency_ms", "miou", "per_class_iou"}
@@ -88,8 +89,15 @@ def test_cityscapes_layout_with_labels(cli, tiny_bundle: Path, tmp_path: Path) -
     assert np.array_equal(color, colorize(_read(out / f"{stems[0]}_labelTrainIds.png")))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["backend"] == "onnxruntime" and summary["frames"] == 3
-    assert isinstance(summary["miou"], float) and 0.0 <= summary["miou"] <= 1.0
-    assert "mIoU: " in result.stdout and "n/a" not in result.stdout
+    # the mIoU is that of the written predictions against the ground truth, recomputed here
+    confusion = ConfusionMatrix()
+    for stem in stems:
+        truth, = (data / "gtFine_sequence").rglob(f"{stem}_gtFine_labelIds.png")
+        confusion.update(_read(out / f"{stem}_labelTrainIds.png"),
+                         label_ids_to_train_ids(_read(truth)))
+    assert isinstance(summary["miou"], float) and summary["miou"] == confusion.miou()
+    assert f"mIoU: {confusion.miou() * 100:.2f}% over 3 " in result.stdout
+    assert "n/a" not in result.stdout
 
 
 def test_classes_predicted_but_absent_from_the_labels_are_named(cli, tiny_bundle: Path,

@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from vsseg_core.bundle import Bundle, BundleError
-from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.data.cityscapes import CityscapesDataset, dataset_fps
+from vsseg_core.metrics import ConfusionMatrix, TemporalConsistency
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.runtime.torch_backend import TorchBackend
+from vsseg_core.temporal.evaluate import TC_FLOW_SCALE
 from vsseg_core.temporal.video import STAGES, StreamError, VideoSegmenter
 from vsseg_core.model.warp import warp
 
@@ -180,7 +182,21 @@ def test_eval_json(cli, temporal_bundle: Path, video_data: Path, tmp_path: Path)
     assert EVAL_KEYS <= set(record)
     assert record["policy"] == "fixed:2" and record["frames"] == 24
     assert record["keyframe_ratio"] == 0.5  # frames 0, 2, ..., 10 of each 12-frame sequence
-    assert 0 <= record["miou"] <= 1 and 0 <= record["tc"] <= 1 and record["fps"] > 0
+    # mIoU and TC are those of the same streams segmented here, scored with the project's metrics
+    bundle, fps = Bundle.load(temporal_bundle), dataset_fps(video_data)
+    confusion, consistency = ConfusionMatrix(), TemporalConsistency(flow_scale=TC_FLOW_SCALE)
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:2") as segmenter:
+        for sequence in CityscapesDataset(video_data, "val").sequences:
+            segmenter.reset()
+            consistency.reset()
+            for frame in sequence:
+                rgb = frame.load_image()
+                labels = segmenter.step(rgb, frame.fid.frame / fps).labels
+                confusion.update(labels, frame.load_labels())
+                consistency.push(rgb, labels)
+    assert record["miou"] == confusion.miou() and record["tc"] == consistency.value()
+    assert record["fps"] == pytest.approx(1000.0 / record["latency_ms"]["mean"])  # frames / total s
     assert set(record["latency_ms"]) == {"mean", "p50", "p95", "p99"}
     assert record["latency_ms"]["p50"] <= record["latency_ms"]["p99"]
     assert record["latency_ms_by_type"]["keyframe"] and record["latency_ms_by_type"]["propagated"]
