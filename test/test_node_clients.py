@@ -137,7 +137,7 @@ def _peak_rss_kib(pid: int) -> int:
 
 def test_a_decompression_bomb_is_rejected_unread(ros) -> None:
     process = start_node("device:=cpu", "policy:=per_frame", "compressed_input:=true",
-                         "input_reliability:=reliable", autostart=True)
+                         "input_reliability:=reliable", "input_depth:=10", autostart=True)
     probe = NodeProbe(sensor_qos=False)
     try:
         publisher = probe.node.create_publisher(CompressedImage, "/image/compressed", 10)
@@ -153,6 +153,8 @@ def test_a_decompression_bomb_is_rejected_unread(ros) -> None:
         peak = _peak_rss_kib(process.pid)
         publisher.publish(CompressedImage(header=Header(frame_id="camera"), format="png",
                                           data=bomb.tobytes()))
+        probe.spin_until(lambda: probe.latest_diagnostics().get("frames rejected") == "1", 60,
+                         "the bomb rejected")
         header.stamp.nanosec = 7_000_000
         publisher.publish(CompressedImage(header=header, format="png", data=valid.tobytes()))
         probe.spin_until(lambda: probe.latest_diagnostics().get("frames processed") == "2"

@@ -20,7 +20,7 @@ from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
 from vsseg_core.runtime.torch_backend import TorchBackend
 from vsseg_core.temporal.evaluate import TC_FLOW_SCALE
-from vsseg_core.temporal.video import STAGES, StreamError, VideoSegmenter
+from vsseg_core.temporal.video import STAGES, FrameSizeChanged, StreamError, VideoSegmenter
 from vsseg_core.model.warp import warp
 
 from conftest import run_cli
@@ -162,6 +162,27 @@ def test_stream_input_errors(temporal_bundle: Path, frames) -> None:
         segmenter.reset()
         small = segmenter.step(cv2.resize(frames[1], (64, 32)), 0.1)
         assert small.keyframe and small.reason == "first_frame" and small.labels.shape == (32, 64)
+
+
+def test_restart_on_resize_starts_a_new_stream(temporal_bundle: Path, frames) -> None:
+    """The one rule for a camera that changes resolution (node, bag segment, vsseg segment):
+    the frame starts a new stream; a bad stamp is still an error, not a restart."""
+    bundle = Bundle.load(temporal_bundle)
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:4", restart_on_resize=True) as segmenter:
+        assert segmenter.step(frames[0], 0.0).keyframe
+        assert not segmenter.step(frames[1], 0.05).keyframe
+        small = segmenter.step(cv2.resize(frames[2], (64, 32)), 0.1)
+        assert small.keyframe and small.reason == "first_frame" and small.labels.shape == (32, 64)
+        assert segmenter.frame_size == (32, 64)
+        with pytest.raises(StreamError, match="stamp"):
+            segmenter.step(frames[3], float("inf"))
+        assert segmenter.frame_size == (32, 64)  # refused before the restart
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:4") as strict:
+        strict.step(frames[0], 0.0)
+        with pytest.raises(FrameSizeChanged):
+            strict.step(cv2.resize(frames[1], (64, 32)), 0.05)
 
 
 def test_policies_other_than_per_frame_need_the_prop_graph(tiny_bundle: Path, frames) -> None:
