@@ -39,7 +39,15 @@ from vsseg_core.errors import VssegError
 from vsseg_core.machine import describe_machine
 from vsseg_ros.dds import dds_profile, use_shipped_dds_profile
 from vsseg_ros.image_conversion import array_to_image
-from vsseg_ros.probe import NODE, NodeProbe, isolate_dds, node_alive, start_node, stop_node
+from vsseg_ros.probe import (
+    NODE,
+    NodeProbe,
+    isolate_dds,
+    node_alive,
+    ready_client,
+    start_node,
+    stop_node,
+)
 
 FRAME = np.full((256, 512, 3), 90, np.uint8)
 PACE_S = 0.01
@@ -135,10 +143,11 @@ def run_lifecycle_walk(steps: int, seed: int = 0) -> dict:
     process = start_node("device:=cpu", "policy:=per_frame")
     probe = NodeProbe()
     try:
-        change = probe.node.create_client(ChangeState, f"/{NODE}/change_state")
-        get = probe.node.create_client(GetState, f"/{NODE}/get_state")
-        probe.spin_until(lambda: change.service_is_ready() and get.service_is_ready(), 60,
-                         "lifecycle services")
+        harmless = ChangeState.Request(transition=Transition(label="no_such_transition"))
+        change = ready_client(probe.node, probe.executor, ChangeState, f"/{NODE}/change_state",
+                              harmless)
+        get = ready_client(probe.node, probe.executor, GetState, f"/{NODE}/get_state",
+                           GetState.Request())
         return _walk(probe, process, change, get, steps, random.Random(seed))
     finally:
         probe.close()

@@ -20,7 +20,15 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from vsseg_ros.probe import NODE, NodeProbe, isolate_dds, node_alive, start_node, stop_node  # noqa: E402
+from vsseg_ros.probe import (  # noqa: E402
+    NODE,
+    NodeProbe,
+    isolate_dds,
+    node_alive,
+    ready_client,
+    start_node,
+    stop_node,
+)
 
 FRAME = np.full((256, 512, 3), 90, np.uint8)
 INVALID_IDS = {  # transitions a state does not have, by id
@@ -52,10 +60,12 @@ class Lifecycle:
 
     def __init__(self, probe: NodeProbe, process: subprocess.Popen) -> None:
         self.probe, self.process = probe, process
-        self.change = probe.node.create_client(ChangeState, f"/{NODE}/change_state")
-        self.get = probe.node.create_client(GetState, f"/{NODE}/get_state")
-        probe.spin_until(lambda: node_alive(process) and self.change.service_is_ready()
-                         and self.get.service_is_ready(), 60, "the lifecycle services")
+        probe.spin_until(lambda: node_alive(process), 5, "the node process")
+        harmless = ChangeState.Request(transition=Transition(label="no_such_transition"))
+        self.change = ready_client(probe.node, probe.executor, ChangeState,
+                                   f"/{NODE}/change_state", harmless)
+        self.get = ready_client(probe.node, probe.executor, GetState, f"/{NODE}/get_state",
+                                GetState.Request())
 
     def _call(self, client, request):
         future = client.call_async(request)

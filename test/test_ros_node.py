@@ -54,6 +54,16 @@ def start_node(*params: str) -> subprocess.Popen:
                             "device:=cpu", *params, image_topic="/test/image")
 
 
+def _no_such_transition() -> ChangeState.Request:
+    """Answered success=false in every state, changing nothing."""
+    return ChangeState.Request(transition=Transition(label="vsseg_test_no_such_transition"))
+
+
+HARMLESS = {GetState: GetState.Request, ChangeState: _no_such_transition,
+            SetParameters: SetParameters.Request}  # no parameters: nothing set
+"""A request of each service the tests call that has no effect (to confirm its reply path)."""
+
+
 class Graph:
     """The test's side of the graph: a node, an executor, bounded waits."""
 
@@ -63,6 +73,7 @@ class Graph:
         self.executor.add_node(self.node)
         self.image_pub = self.node.create_publisher(Image, "/test/image", RELIABLE)
         self.received: dict[str, list] = {}
+        self.clients: dict[str, object] = {}
 
     def wait_for(self, condition: Callable[[], bool], what: str, timeout: float = DEADLINE_S) -> None:
         probe.spin_until(self.executor, condition, timeout, what)
@@ -83,11 +94,14 @@ class Graph:
         return messages
 
     def call(self, kind, name: str, request):
-        client = self.node.create_client(kind, name)
-        self.wait_for(client.service_is_ready, f"service {name}")
+        """One request, on a client whose reply path is confirmed (``probe.ready_client``: a
+        harmless request answered first; kept for the test's later calls)."""
+        client = self.clients.get(name)
+        if client is None:
+            client = self.clients[name] = probe.ready_client(self.node, self.executor, kind, name,
+                                                             HARMLESS[kind]())
         future = client.call_async(request)
         self.wait_for(future.done, f"reply from {name}")
-        self.node.destroy_client(client)
         return future.result()
 
     def transition(self, transition_id: int) -> bool:

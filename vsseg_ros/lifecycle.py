@@ -5,6 +5,11 @@ from __future__ import annotations
 from rclpy.lifecycle import LifecycleNode
 
 
+def state_label(node: LifecycleNode) -> str:
+    """The node's lifecycle state: unconfigured, inactive, active, finalized (or a transition)."""
+    return node._state_machine.current_state[1]
+
+
 def answer_unavailable_transitions(node: LifecycleNode) -> None:
     """Make ``node``'s change_state service answer success=false to a request by transition
     id that the current state does not have. rclpy 7.1 raises RCLError out of the executor for
@@ -16,9 +21,9 @@ def answer_unavailable_transitions(node: LifecycleNode) -> None:
     def change_state(request, response):
         available = {t[0] for t in node._state_machine.available_transitions}
         if not request.transition.label and request.transition.id not in available:
-            state = node._state_machine.current_state[1]
             node.get_logger().warning(f"change_state: transition id {request.transition.id} is "
-                                      f"not available in state {state}; answered success=false")
+                                      f"not available in state {state_label(node)}; answered "
+                                      "success=false")
             response.success = False
             return response
         return handle(request, response)

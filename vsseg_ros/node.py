@@ -50,7 +50,7 @@ from vsseg_ros.image_conversion import (
     compressed_to_array,
     image_to_array,
 )
-from vsseg_ros.lifecycle import answer_unavailable_transitions
+from vsseg_ros.lifecycle import answer_unavailable_transitions, state_label
 from vsseg_ros.messages import class_map, descriptor, diagnostic_array, qos
 from vsseg_ros.parameters import BY_NAME, SPECS, engine_options, load_defaults, policy_string
 from vsseg_ros.statistics import OK, WARN, NodeStatistics
@@ -79,16 +79,10 @@ class SegmentationNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._condition = threading.Condition()
         self._waiting: tuple[object, float] | None = None
-        self._stopping = False
-        self._active = False
+        self._stopping = self._active = False
         self._next_policy: KeyframePolicy | None = None  # for the worker; under _condition
         self.stop_timeout_s = STOP_TIMEOUT_S
         self._max_pixels: int | None = None  # max_input_pixels while active
-
-    @property
-    def state_label(self) -> str:
-        """The lifecycle state: unconfigured, inactive, active, finalized (or a transition)."""
-        return self._state_machine.current_state[1]
 
     # -- parameters -------------------------------------------------------------------------
     def _values(self) -> dict[str, object]:
@@ -387,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
                       "because of --autostart", file=sys.stderr)
                 return 1
             node.trigger_activate()
-        while not stop.is_set() and rclpy.ok() and node.state_label != "finalized":
+        while not stop.is_set() and rclpy.ok() and state_label(node) != "finalized":
             executor.spin_once(timeout_sec=0.1)
     finally:
         if node._stop_processing():  # else the worker still runs: leave the model to exit

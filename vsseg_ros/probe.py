@@ -118,6 +118,26 @@ def spin_until(executor, condition: Callable[[], bool], timeout: float, what: st
         executor.spin_once(timeout_sec=0.02)
 
 
+def ready_client(node: rclpy.node.Node, executor, kind, name: str, harmless,
+                 timeout: float = 60.0, attempt_s: float = 2.0):
+    """A client of service ``name`` whose replies are known to arrive. ``service_is_ready()``
+    says only that the server reads our requests; until it has also discovered this client's
+    reply reader, a reply it sends is lost. So ``harmless`` (a request with no effect) is sent,
+    again every ``attempt_s``, until one is answered; VssegError after ``timeout`` s."""
+    client = node.create_client(kind, name)
+    spin_until(executor, client.service_is_ready, timeout, f"service {name}")
+    deadline = time.monotonic() + timeout
+    while True:
+        future = client.call_async(harmless)
+        try:
+            spin_until(executor, future.done, min(attempt_s, max(0.1, deadline - time.monotonic())),
+                       f"a reply from {name}")
+            return client
+        except VssegError:
+            if time.monotonic() > deadline:
+                raise VssegError(f"timed out after {timeout:.0f} s waiting for a reply from {name}")
+
+
 def spin_for(executor, seconds: float) -> None:
     """Spin ``executor`` for ``seconds``."""
     deadline = time.monotonic() + seconds
