@@ -11,7 +11,8 @@ DEMO_DIR := out/demo
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-ros.txt requirements-typing.txt setup.py package.xml CMakeLists.txt $(wildcard msg/*.msg)
+$(STAMP): requirements.txt requirements-ros.txt requirements-typing.txt setup.py package.xml CMakeLists.txt \
+		$(wildcard msg/*.msg) $(wildcard launch/*.py) $(wildcard config/*)
 	@$(PYTHON) -c 'import sys; sys.exit("vsseg needs Python >= 3.11, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
