@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 
+import cv2
 import numpy as np
 import rclpy
 import rclpy.exceptions
@@ -358,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     autostart = "--autostart" in argv
     argv = [a for a in argv if a != "--autostart"]
+    cv2.setLogLevel(2)  # OpenCV's LOG_LEVEL_ERROR: no warning per undecodable frame (logged here)
     if use_shipped_dds_profile():
         print(f"vsseg_node: Fast DDS profile {dds_profile()} (large frames; set "
               f"{DDS_PROFILE_VARIABLE} to choose another)", file=sys.stderr)

@@ -83,7 +83,32 @@ def start_node(*params: str, autostart: bool = False, image_topic: str = IMAGE_T
             "--ros-args", "-r", f"image:={image_topic}"]
     for param in params:
         args += ["-p", param]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return DrainedProcess(args)
+
+
+class DrainedProcess(subprocess.Popen):
+    """A child whose combined stdout and stderr is read as it comes and handed back whole by
+    ``communicate()``: a node that logs more than a pipe holds (64 KiB) would otherwise block
+    in the middle of a frame."""
+
+    def __init__(self, args: list[str]) -> None:
+        super().__init__(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, name="node-log", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.stdout is not None
+        for line in self.stdout:
+            self._lines.append(line)
+
+    def communicate(self, input=None, timeout=None):  # type: ignore[override]
+        """Wait for the exit (TimeoutExpired after ``timeout`` s); (the whole output, None)."""
+        self.wait(timeout=timeout)
+        self._reader.join(timeout=5.0)
+        if self.stdout is not None:
+            self.stdout.close()
+        return "".join(self._lines), None
 
 
 def node_alive(process: subprocess.Popen) -> bool:
