@@ -84,3 +84,19 @@ def test_stamp_gaps_estimate_the_frames_that_never_arrived() -> None:
     assert stats.lost_by_stamps == 2
     level, message = stats.health(active=True)
     assert level == WARN and "2 input frames lost in transport" in message
+
+
+def test_adversarial_stamps_cost_no_memory() -> None:
+    """Stamps 1 us apart, then a 1.9 s step: 1.9 million frames 'missing' by the estimate, kept
+    as one count (a client's stamps must not make the node allocate without bound)."""
+    import tracemalloc
+
+    stats = NodeStatistics(rate_window_s=5.0, clock=Clock())
+    tracemalloc.start()
+    for index in range(20):
+        stats.frame_received(index * 1e-6)
+    stats.frame_received(1.9)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert stats.lost_by_stamps > 1_000_000
+    assert peak < 1_000_000

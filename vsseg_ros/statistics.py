@@ -42,8 +42,8 @@ class NodeStatistics:
         self._failures: deque[float] = deque()
         self._drops: deque[float] = deque()
         self._rejections: deque[float] = deque()
-        self._losses: deque[float] = deque()  # DDS message-lost events
-        self._gaps: deque[float] = deque()  # frames missing between stamps
+        self._losses: deque[tuple[float, int]] = deque()  # (time, frames): DDS message-lost events
+        self._gaps: deque[tuple[float, int]] = deque()  # (time, frames): missing between stamps
         self._stamps = _StampGaps()
 
     def frame_received(self, stamp_s: float | None = None) -> None:
@@ -54,14 +54,15 @@ class NodeStatistics:
             now = self._clock()
             self._inputs.append(now)
             missing = self._stamps.missing(stamp_s) if stamp_s is not None else 0
-            self.lost_by_stamps += missing
-            self._gaps.extend([now] * missing)
+            if missing:
+                self.lost_by_stamps += missing
+                self._gaps.append((now, missing))
 
     def frames_lost(self, count: int) -> None:
         """The middleware reported ``count`` more input samples lost (DDS message-lost event)."""
         with self._lock:
             self.lost += count
-            self._losses.extend([self._clock()] * count)
+            self._losses.append((self._clock(), count))
 
     def frame_dropped(self) -> None:
         """A waiting frame was replaced by a newer one before it was processed."""
@@ -100,6 +101,12 @@ class NodeStatistics:
         while stamps and now - stamps[0] > self._rate_window_s:
             stamps.popleft()
         return len(stamps)
+
+    def _recent_frames(self, events: deque[tuple[float, int]], now: float) -> int:
+        """Forget (time, frames) events older than the window; the frames left."""
+        while events and now - events[0][0] > self._rate_window_s:
+            events.popleft()
+        return sum(frames for _, frames in events)
 
     def _rate(self, stamps: deque[float], now: float) -> float:
         """Events/s between the first and last event of the window (0 with fewer than 2)."""
@@ -143,7 +150,8 @@ class NodeStatistics:
             if not active:
                 return conditions[0] if conditions else (OK, "not active")
             # the two signals see the same losses: report the larger
-            if lost := max(self._recent(self._losses, now), self._recent(self._gaps, now)):
+            if lost := max(self._recent_frames(self._losses, now),
+                           self._recent_frames(self._gaps, now)):
                 conditions.append((WARN, f"{lost} input frames lost in transport in the last "
                                          f"{window}: {LOSS_FIX}"))
             if rejected := self._recent(self._rejections, now):
