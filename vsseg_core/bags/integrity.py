@@ -12,6 +12,8 @@ records (u64-prefixed bytes).
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -53,15 +55,23 @@ def _chunk_problem(data: bytes, body: int) -> tuple[int, int, str | None]:
 
 def mcap_corrupt_chunks(path: str | Path) -> list[CorruptChunk]:
     """Every chunk of the MCAP file ``path`` that fails its CRC, and a record that overruns the
-    file (its chunk spans everything after it)."""
-    data = Path(path).read_bytes()
+    file (its chunk spans everything after it). The file is memory-mapped, not read whole."""
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return []
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _scan(data, str(path))
+
+
+def _scan(data, path: str) -> list[CorruptChunk]:
+    """The corrupt chunks of MCAP bytes ``data`` (bytes or an mmap)."""
     found: list[CorruptChunk] = []
     position, last_end = len(MCAP_MAGIC), 0
     while position + 9 <= len(data):
         opcode, length = struct.unpack_from("<BQ", data, position)
         body = position + 9
         if body + length > len(data):
-            found.append(CorruptChunk(str(path), position, last_end, 2**64 - 1,
+            found.append(CorruptChunk(path, position, last_end, 2**64 - 1,
                                       f"a record of {length} bytes overruns the file"))
             break
         if opcode == _CHUNK:
@@ -70,7 +80,7 @@ def mcap_corrupt_chunks(path: str | Path) -> list[CorruptChunk]:
             except struct.error:
                 start, end, problem = last_end, 2**64 - 1, "the chunk header is truncated"
             if problem is not None:
-                found.append(CorruptChunk(str(path), position, start, end, problem))
+                found.append(CorruptChunk(path, position, start, end, problem))
             last_end = max(last_end, end)
         if opcode == _FOOTER:
             break
