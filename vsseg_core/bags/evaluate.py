@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsseg_core.bags.integrity import corrupt_chunks, describe
-from vsseg_core.bags.io import BagError, open_reader, read_messages, require_topic, topics
+from vsseg_core.bags.integrity import IntactMessages
+from vsseg_core.bags.io import BagError, open_reader, require_topic, topics
 from vsseg_core.bags.segment import DIAGNOSTICS_TOPIC, INFO_TOPIC, MASK_TOPIC
 from vsseg_core.bags.types import DIAGNOSTICS, IMAGE, INFO, image_pixels, stamp_ns, typestore
 from vsseg_core.frame_info import stage_timings
@@ -59,10 +59,8 @@ def _read_frames(bag: str | Path, image_topic: str, gt_topic: str | None
         wanted = {MASK_TOPIC: "mask", INFO_TOPIC: "info", gt_topic: "truth",
                   image_topic if image_topic in available else None: "image"}
         connections = [c for c in reader.connections if c.topic in wanted or c.topic == DIAGNOSTICS_TOPIC]
-        corrupt, read = corrupt_chunks(bag), 0
-        for connection, _, raw in read_messages(reader, connections,
-                                                skip=[c.time_range for c in corrupt]):
-            read += 1
+        messages = IntactMessages(reader, connections)
+        for connection, _, raw in messages:
             message = store.deserialize_cdr(raw, connection.msgtype)
             if connection.msgtype == DIAGNOSTICS:
                 diagnostics.update({kv.key: kv.value for s in message.status for kv in s.values})
@@ -70,5 +68,4 @@ def _read_frames(bag: str | Path, image_topic: str, gt_topic: str | None
             kind = wanted[connection.topic]
             frames.setdefault(stamp_ns(message.header), {})[kind] = (
                 message if kind == "info" else image_pixels(message))
-    skipped = sum(c.msgcount for c in connections) - read
-    return frames, diagnostics, describe(corrupt, skipped) if corrupt else None
+    return frames, diagnostics, messages.warning

@@ -16,8 +16,14 @@ import mmap
 import os
 import struct
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Reader
+
+from vsseg_core.bags.io import read_messages
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 _CHUNK, _FOOTER = 0x06, 0x02
@@ -99,3 +105,27 @@ def describe(chunks: list[CorruptChunk], skipped: int) -> str:
     where = "; ".join(f"{Path(c.file).name} byte {c.offset}: {c.reason}" for c in chunks)
     return (f"{len(chunks)} corrupt MCAP chunk(s) ({where}); skipped the {skipped} messages "
             "logged in their time ranges")
+
+
+class IntactMessages:
+    """The messages of ``connections`` in ``reader``'s bag outside its corrupt MCAP chunks
+    (read around them, ``io.read_messages``), as (connection, timestamp ns, raw bytes); once
+    iterated, ``warning`` says which chunks were skipped with how many messages (None for an
+    intact bag). The one way the bag tools read a bag that may be damaged."""
+
+    def __init__(self, reader: Reader, connections: Iterable[Connection]) -> None:
+        self.reader, self.connections = reader, list(connections)
+        self.corrupt = corrupt_chunks(reader.path)
+        self.read = 0
+
+    def __iter__(self) -> Iterator[tuple[Connection, int, bytes]]:
+        for item in read_messages(self.reader, self.connections,
+                                  skip=[c.time_range for c in self.corrupt]):
+            self.read += 1
+            yield item
+
+    @property
+    def warning(self) -> str | None:
+        if not self.corrupt:
+            return None
+        return describe(self.corrupt, sum(c.msgcount for c in self.connections) - self.read)

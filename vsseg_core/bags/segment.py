@@ -18,8 +18,8 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import Reader, Writer
 from tqdm import tqdm
 
-from vsseg_core.bags.integrity import CorruptChunk, corrupt_chunks, describe
-from vsseg_core.bags.io import check_new_bag, open_reader, open_writer, read_messages, require_topic
+from vsseg_core.bags.integrity import IntactMessages
+from vsseg_core.bags.io import check_new_bag, open_reader, open_writer, require_topic
 from vsseg_core.bags.types import (
     DIAGNOSTICS,
     IMAGE,
@@ -115,31 +115,25 @@ def segment_bag(in_bag: str | Path, out_bag: str | Path, segmenter: VideoSegment
         with open_writer(out_bag, storage) as writer:
             output = _SegmentedBag(writer, reader, topic, keep_images)
             total = sum(c.msgcount for c in reader.connections if c.topic == topic)
-            corrupt = corrupt_chunks(in_bag)
+            messages = IntactMessages(reader, reader.connections)
             with tqdm(total=total, unit="frame", desc="bag segment", disable=not progress,
                       mininterval=1.0) as bar:
-                counts, latencies, last_stamp = _segment_messages(reader, output, segmenter,
-                                                                  topic, bar, corrupt)
+                counts, latencies, last_stamp = _segment_messages(messages, output, segmenter,
+                                                                  topic, bar)
             summary = latency_summary(latencies) or {}
             output.write_summary(last_stamp, _summary_values(counts, summary, segmenter))
-        skipped = sum(c.msgcount for c in reader.connections) - counts.pop("read")
-    corruption = describe(corrupt, skipped) if corrupt else None
-    return {**counts, "latency_ms": summary, "corruption": corruption}
+    return {**counts, "latency_ms": summary, "corruption": messages.warning}
 
 
-def _segment_messages(reader: Reader, output: _SegmentedBag, segmenter: VideoSegmenter,
-                      topic: str, bar: tqdm, corrupt: list[CorruptChunk]
-                      ) -> tuple[dict[str, int], list[float], int]:
-    """Stream every message: copy the other topics, segment the images on ``topic``, skip
-    what lies in a ``corrupt`` chunk. Returns the counts, the segmentation ms of each frame
-    and the bag timestamp (ns) of the last."""
+def _segment_messages(messages: IntactMessages, output: _SegmentedBag, segmenter: VideoSegmenter,
+                      topic: str, bar: tqdm) -> tuple[dict[str, int], list[float], int]:
+    """Stream every message: copy the other topics, segment the images on ``topic``. Returns
+    the counts, the segmentation ms of each frame and the bag timestamp (ns) of the last."""
     store = output.store
-    counts = {"frames": 0, "rejected": 0, "copied": 0, "keyframes": 0, "read": 0}
+    counts = {"frames": 0, "rejected": 0, "copied": 0, "keyframes": 0}
     latencies: list[float] = []
     last_stamp = 0
-    for connection, timestamp, raw in read_messages(reader, reader.connections,
-                                                    skip=[c.time_range for c in corrupt]):
-        counts["read"] += 1
+    for connection, timestamp, raw in messages:
         copied = output.copy(connection, timestamp, raw)
         if connection.topic != topic:
             counts["copied"] += copied
