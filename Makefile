@@ -24,8 +24,8 @@ $(STAMP): requirements.txt requirements-ros.txt requirements-typing.txt setup.py
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/vsseg synth --out $(DEMO_DIR)/synth --sequences 1 --frames 30 --size 256x512 \
-		--seed 2026 --overwrite --preview $(DEMO_DIR)/synth_preview.png
+	$(VENV)/bin/vsseg synth --out $(DEMO_DIR)/synth --sequences 4 --frames 30 --size 256x512 \
+		--seed 2026 --profile mixed --overwrite --preview $(DEMO_DIR)/synth_preview.png
 	$(VENV)/bin/vsseg segment --input $(DEMO_DIR)/synth --out $(DEMO_DIR)/segment --overwrite --policy adaptive \
 		--preview $(DEMO_DIR)/segment_preview.png
 	rm -rf $(DEMO_DIR)/synth.bag $(DEMO_DIR)/replay.bag
@@ -34,7 +34,7 @@ demo: setup
 	$(VENV)/bin/vsseg bag replay --in $(DEMO_DIR)/synth.bag --out $(DEMO_DIR)/replay.bag \
 		--overlay $(DEMO_DIR)/node_overlay.png
 	$(VENV)/bin/vsseg bench --data $(DEMO_DIR)/synth --split train --quiet \
-		--policies per_frame,fixed:3,fixed:5,adaptive --plot $(DEMO_DIR)/policy_curve.png
+		--policies per_frame,fixed:5,adaptive --plot $(DEMO_DIR)/policy_curve.png
 
 test: setup
 	$(PY) -m pytest

@@ -113,15 +113,17 @@ def device_info(device: str) -> dict:
     return info
 
 
-def full_res_bundle(source: Bundle, out: Path) -> Bundle:
-    """``source``'s architecture exported for a 1024x2048 network input: random weights and an
-    untrained propagation head (its last layer starts at zero: pure warping)."""
+def full_res_bundle(source: Bundle, out: Path, size: tuple[int, int] = FULL_RES) -> Bundle:
+    """``source``'s architecture exported for a ``size`` (default 1024x2048) network input:
+    random weights and an untrained propagation head (its last layer starts at zero: pure
+    warping)."""
     torch.manual_seed(0)
-    model = PSPNet(dataclasses.replace(source.config, input_size=FULL_RES)).eval()
+    model = PSPNet(dataclasses.replace(source.config, input_size=size)).eval()
     propagation = FeaturePropagation(model.low_channels, source.config.head_channels,
                                      source.config.output_stride)
-    # No scene-cut deviation: random features must not force keyframes.
-    temporal = {"flow_scale": (source.temporal or {}).get("flow_scale", 0.5),
+    # A scene-cut deviation no frame reaches: random features must not force keyframes.
+    temporal = {"flow_scale": (source.temporal or {}).get("flow_scale", 0.5), "max_interval": 30,
+                "default_threshold": 1.0, "cut_deviation": 1e6,
                 "note": "untrained propagation head, for latency only"}
     return export_bundle(model, out, provenance={"benchmark": "random weights"},
                          propagation=propagation, temporal=temporal)

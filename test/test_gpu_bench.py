@@ -58,3 +58,18 @@ def test_cuda_without_a_gpu_exits_1_with_a_clear_message(tmp_path: Path) -> None
     assert "no CUDA GPU visible to PyTorch" in result.stderr
     assert "--device cpu for a dry run" in result.stderr
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_the_random_weight_bundle_loads_and_never_cuts(tmp_path: Path) -> None:
+    """The full-resolution bundle (here at 128x256) is a valid bundle whose random features
+    cannot trigger the scene-cut rule."""
+    import importlib.util
+
+    from vsseg_core.bundle import Bundle
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bundle = bench.full_res_bundle(Bundle.load(None), tmp_path / "b", size=(128, 256))
+    loaded = Bundle.load(bundle.root)
+    assert loaded.input_size == (128, 256) and loaded.temporal["cut_deviation"] > 100

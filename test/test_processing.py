@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 import pytest
 
 from vsseg_core.runtime.processing import PAD_VALUE, Geometry, Preprocessor, postprocess
@@ -96,6 +99,49 @@ def test_bad_images_are_rejected(bad: object) -> None:
         Preprocessor(SIZE)(bad)  # type: ignore[arg-type]
 
 
-def test_logits_of_the_wrong_size_are_rejected() -> None:
-    with pytest.raises(ValueError, match=r"expected logits \(1, C, 64, 128\)"):
-        postprocess(np.zeros((1, 19, 32, 64), np.float32), Geometry(SIZE, SIZE, (0, 0, *SIZE)))
+@pytest.mark.parametrize("shape", [(1, 19, 48, 128), (1, 19, 30, 60), (19, 64, 128), (2, 19, 64, 128)])
+def test_logits_of_no_stride_are_rejected(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=r"expected logits \(1, C, 64/s, 128/s\)"):
+        postprocess(np.zeros(shape, np.float32), Geometry(SIZE, SIZE, (0, 0, *SIZE)))
+
+
+def _upsampled(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(1, C, h, w) -> (1, C, H, W) as the network's own bilinear upsampling (torch)."""
+    return F.interpolate(torch.from_numpy(grid), size=size, mode="bilinear",
+                         align_corners=False).numpy()
+
+
+@pytest.mark.parametrize("source", [(64, 128), (128, 256), (90, 128), (64, 100)])
+def test_stride_4_logits_give_the_labels_of_upsampled_logits(source: tuple[int, int]) -> None:
+    """Labels decided on the stride-4 grid (upsampling only where the class changes) equal the
+    labels of logits upsampled to the input first, at the source size and letterboxed."""
+    rng = np.random.default_rng(3)
+    smooth = cv2.resize(rng.normal(size=(8, 16, 19)).astype(np.float32), (32, 16),
+                        interpolation=cv2.INTER_CUBIC)  # classes change in blobs, as real logits
+    grid = np.ascontiguousarray(smooth.transpose(2, 0, 1)[None] * 4)
+    geometry = Preprocessor(SIZE).geometry(source)
+    labels, confidence = postprocess(grid, geometry)
+    expected, expected_confidence = postprocess(_upsampled(grid, SIZE), geometry)
+    assert labels.shape == expected.shape == source
+    assert (labels == expected).mean() == 1.0
+    assert np.abs(confidence - expected_confidence).mean() < 0.02  # interpolated, not equal
+
+
+def test_stride_4_labels_match_the_shipped_network_on_real_frames() -> None:
+    """The shipped network's stride-4 logits (what high.onnx outputs) and its full-resolution
+    logits (full.onnx) give the same labels on held-out-like frames."""
+    from vsseg_core.bundle import Bundle
+    from vsseg_core.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from vsseg_core.synth.config import SynthConfig
+    from vsseg_core.synth.generator import iter_sequence
+
+    bundle = Bundle.load(None)
+    backend = OnnxRuntimeBackend(bundle, device="cpu", precision="fp32")
+    config = SynthConfig(sequences=1, frames=3, height=256, width=512, seed=11)
+    preprocess = Preprocessor(bundle.input_size)
+    for frame in iter_sequence(config, 0):
+        image, geometry = preprocess(frame.rgb)
+        grid = backend.run("high", {"low": backend.run("low", {"image": image})["low"]})["logits"]
+        full = backend.run("full", {"image": image})["logits"]
+        assert grid.shape[2:] == (64, 128) and full.shape[2:] == (256, 512)
+        assert (postprocess(grid, geometry)[0] == postprocess(full, geometry)[0]).mean() > 0.9999

@@ -183,3 +183,43 @@ def test_an_output_that_is_a_file_is_refused_before_training(cli, tiny_data: Pat
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert str(blocker) in result.stderr and "not a directory" in result.stderr
     assert not (tmp_path / "run" / CHECKPOINT).exists() and blocker.read_text() == "mine"
+
+
+def test_init_starts_from_a_bundle_at_another_output_stride(tiny_data: Path, tmp_path: Path) -> None:
+    """Fine-tuning: a stride-8 bundle's weights start a stride-16 run (same shapes, other
+    dilation); before the first step the network equals the bundle's, apart from the auxiliary
+    head bundles do not keep."""
+    from vsseg_core.export import export_bundle
+    from vsseg_core.model.pspnet import PSPNet
+    from vsseg_core.train.loop import load_initial_weights
+
+    torch.manual_seed(1)
+    stride_8 = replace(TINY_MODEL, input_size=(128, 256))  # stride 16 needs >= 6 cells for the pyramid
+    source = PSPNet(stride_8).eval()
+    bundle = export_bundle(source, tmp_path / "bundle", provenance={})
+    target = PSPNet(replace(stride_8, output_stride=16))
+    load_initial_weights(target, bundle.root)
+    expected = source.inference_state_dict()
+    for name, value in target.inference_state_dict().items():
+        assert torch.equal(value, expected[name]), name
+    _, provenance = train(_config(tiny_data, iterations=1, init=str(bundle.root),
+                                  model=replace(stride_8, output_stride=16)),
+                          tmp_path / "run", progress=False)
+    assert provenance["train_config"]["init"] == str(bundle.root)
+
+
+def test_init_with_weights_of_another_architecture_is_one_clear_error(cli, tiny_data: Path,
+                                                                       tmp_path: Path) -> None:
+    from vsseg_core.export import export_bundle
+    from vsseg_core.model.pspnet import PSPNet
+
+    bundle = export_bundle(PSPNet(TINY_MODEL).eval(), tmp_path / "bundle", provenance={})
+    result = cli("train", "--data", tiny_data, "--out", tmp_path / "run", "--init", bundle.root,
+                 "--width", "0.5", "--size", "64x128", "--iterations", "1", "--quiet")
+    assert result.returncode == 1
+    assert "do not fit this architecture" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    missing = cli("train", "--data", tiny_data, "--out", tmp_path / "run2", "--init",
+                  tmp_path / "nothing", "--iterations", "1", "--quiet")
+    assert missing.returncode == 1 and "no weights file" in missing.stderr
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run2").exists()

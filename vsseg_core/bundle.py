@@ -4,13 +4,16 @@
                  their named static-shape inputs/outputs, ONNX opset, sha256 of every file,
                  provenance (training command, data, time, machine, val mIoU)
     low.onnx     image (1,3,H,W) float32 RGB 0..255 -> low (1,C_low,H/4,W/4)
-    high.onnx    low -> deep (1,C_deep,H/os,W/os), logits (1,classes,H,W)
+    high.onnx    low -> deep (1,C_deep,H/os,W/os), logits (1,classes,H/4,W/4) on the decoder's
+                 grid (bundles exported before it: (1,classes,H,W); both run)
     full.onnx    image -> logits (single-frame network)
     weights.pt   PyTorch state dict (inference weights) for the PyTorch backend
   after `vsseg train-propagation` (see vsseg_core.model.propagation):
-    prop.onnx       key_deep, key_low, low, flow -> deep, logits (non-keyframes)
-    propagation.pt  the fusion head's state dict for the PyTorch backend
-    model.json "temporal": flow scale, default adaptive threshold, scene-cut deviation, and
+    prop.onnx       key_deep, key_low, low[, flow] -> deep, logits (non-keyframes)
+    propagation.pt  the propagation module's state dict for the PyTorch backend
+    model.json "temporal": propagation mode ("flow": DIS flow + warp, prop takes flow;
+                           "kernel": spatially variant convolution, no flow) and its options,
+                           flow scale, default adaptive threshold, scene-cut deviation, and
                            the calibration they came from
 
 ``Bundle.load`` checks that every listed file exists and matches its sha256 before anything
@@ -26,11 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vsseg_core.errors import VssegError
+from vsseg_core.model import kernel_propagation, propagation
 from vsseg_core.model.pspnet import ModelConfig
 
 BUNDLE_FORMAT = "vsseg-bundle/1"
-TEMPORAL_NUMBERS = ("flow_scale", "max_interval", "default_threshold", "cut_deviation")
-"""Positive numbers model.json "temporal" holds whenever the bundle has the prop graph."""
+TEMPORAL_NUMBERS = ("max_interval", "default_threshold", "cut_deviation")
+"""Positive numbers model.json "temporal" holds whenever the bundle has the prop graph (and
+``flow_scale`` in the flow mode)."""
+PROPAGATION_INPUTS = {propagation.MODE: propagation.INPUTS,
+                      kernel_propagation.MODE: kernel_propagation.INPUTS}
+"""Inputs of the prop graph in each propagation mode (model.json "temporal" "propagation"
+"mode"; bundles without it are "flow", the only mode before the kernel mode existed)."""
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 PROPAGATION_WEIGHTS = "propagation.pt"
@@ -88,6 +97,14 @@ class Bundle:
         """model.json "temporal" (None until `vsseg train-propagation` added the prop graph)."""
         return self.meta.get("temporal") if "prop" in self.graphs else None
 
+    @property
+    def propagation(self) -> dict | None:
+        """How the prop graph propagates: {"mode": "flow" | "kernel", and the module's options
+        (hidden, kernel_size)}; None without the prop graph."""
+        if self.temporal is None:
+            return None
+        return {"mode": propagation.MODE, **self.temporal.get("propagation", {})}
+
     def path(self, file: str) -> Path:
         return self.root / file
 
@@ -122,6 +139,7 @@ class Bundle:
             files = dict(meta["sha256"])
             if "prop" in graphs:
                 _check_temporal(meta.get("temporal"), manifest)
+                _check_propagation(meta["temporal"], graphs["prop"], manifest)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, BundleError):
                 raise
@@ -148,10 +166,25 @@ def _check_temporal(temporal: object, manifest: Path) -> None:
     if not isinstance(temporal, dict):
         problem = f'"temporal" is {type(temporal).__name__}, not an object'
     else:
-        values = {key: temporal.get(key) for key in TEMPORAL_NUMBERS}
+        flow = temporal.get("propagation", {}).get("mode", propagation.MODE) == propagation.MODE
+        values = {key: temporal.get(key) for key in TEMPORAL_NUMBERS + ("flow_scale",) * flow}
         bad = [f"{key} is {value!r}" for key, value in values.items()
                if isinstance(value, bool) or not isinstance(value, (int, float))
                or not 0 < value < math.inf]
         problem = f'"temporal" {", ".join(bad)}, not a positive number' if bad else ""
     if problem:
         raise BundleError(f"{manifest}: {problem}; re-run `vsseg train-propagation` on the bundle")
+
+
+def _check_propagation(temporal: dict, prop: GraphSpec, manifest: Path) -> None:
+    """BundleError unless "temporal" "propagation" names a known mode whose inputs are the prop
+    graph's, so that a bundle of one mode never runs as the other."""
+    settings = temporal.get("propagation", {})
+    mode = settings.get("mode", propagation.MODE) if isinstance(settings, dict) else None
+    if mode not in PROPAGATION_INPUTS:
+        raise BundleError(f'{manifest}: "temporal" "propagation" {settings!r} names no known mode '
+                          f"({', '.join(PROPAGATION_INPUTS)}); re-run `vsseg train-propagation`")
+    if tuple(prop.inputs) != PROPAGATION_INPUTS[mode]:
+        raise BundleError(f"{manifest}: the prop graph takes {', '.join(prop.inputs)}, but "
+                          f"propagation mode {mode!r} takes {', '.join(PROPAGATION_INPUTS[mode])}; "
+                          "re-run `vsseg train-propagation` on the bundle")

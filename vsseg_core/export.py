@@ -32,8 +32,7 @@ from vsseg_core.bundle import (
 from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import ConfigError, VssegError
 from vsseg_core.labels import IGNORE_ID, TRAIN_CLASSES
-from vsseg_core.model.graphs import GRAPH_INPUTS, GRAPH_OUTPUTS, graph_modules
-from vsseg_core.model.propagation import FeaturePropagation
+from vsseg_core.model.graphs import GRAPH_OUTPUTS, Propagation, graph_inputs, graph_modules
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.processing import Preprocessor
 from vsseg_core.staging import staged_directory
@@ -50,22 +49,24 @@ class ExportError(VssegError, RuntimeError):
     """The exported graphs do not reproduce the PyTorch model."""
 
 
-def graph_specs(model: PSPNet, *, propagation: bool = False) -> dict[str, GraphSpec]:
-    """Named static shapes of the bundle graphs for ``model`` (with ``prop`` if
-    ``propagation``)."""
+def graph_specs(model: PSPNet, propagation: Propagation | None = None) -> dict[str, GraphSpec]:
+    """Named static shapes of the bundle graphs for ``model`` (with ``prop``, taking the
+    inputs of ``propagation``'s mode, if given)."""
     cfg = model.config
     h, w = cfg.input_size
     image = (1, 3, h, w)
     low = (1, model.low_channels, *cfg.low_size)
     deep = (1, cfg.head_channels, *cfg.feature_size)
-    logits = (1, cfg.num_classes, h, w)
-    shapes = {"image": image, "low": low, "deep": deep, "logits": logits, "key_deep": deep,
-              "key_low": low, "flow": (1, 2, *cfg.low_size)}
+    stride = model.logits_stride
+    shapes = {"image": image, "low": low, "deep": deep, "key_deep": deep, "key_low": low,
+              "flow": (1, 2, *cfg.low_size), "logits": (1, cfg.num_classes, h // stride, w // stride)}
     names = ("low", "high", "full") + (("prop",) if propagation else ())
-    return {name: GraphSpec(name, f"{name}.onnx",
-                            {k: shapes[k] for k in GRAPH_INPUTS[name]},
-                            {k: shapes[k] for k in GRAPH_OUTPUTS[name]})
-            for name in names}
+    specs = {name: GraphSpec(name, f"{name}.onnx",
+                             {k: shapes[k] for k in graph_inputs(name, propagation)},
+                             {k: shapes[k] for k in GRAPH_OUTPUTS[name]})
+             for name in names}
+    specs["full"].outputs["logits"] = (1, cfg.num_classes, h, w)  # the single-frame network
+    return specs
 
 
 def _export_graph(module: nn.Module, spec: GraphSpec, path: Path, opset: int) -> None:
@@ -85,7 +86,7 @@ def sample_frames(root: str | Path, split: str, count: int = 2) -> list[np.ndarr
     return [record.load_image() for record in records]
 
 
-def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[str, GraphSpec],
+def _parity(model: PSPNet, propagation: Propagation | None, specs: dict[str, GraphSpec],
             root: Path, frames: Sequence[np.ndarray]) -> dict:
     """Compare ORT with PyTorch on random images and ``frames`` ((H, W, 3) uint8 RGB of any
     size, prepared as every backend prepares them); ``prop`` propagates each image's features
@@ -104,24 +105,22 @@ def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[s
             x = torch.from_numpy(image)
             low_t = model.forward_low(x)
             deep_t = model.forward_high(low_t)
+            grid_t = model.grid_logits(deep_t, low_t)
             logits_t = model.classify(deep_t, low_t).numpy()
+            grid_t = grid_t.numpy()
             low_o = sessions["low"].run(None, {"image": image})[0]
             deep_o, logits_high = sessions["high"].run(None, {"low": low_t.numpy()})
             logits_full = sessions["full"].run(None, {"image": image})[0]
             diffs = [np.abs(low_o - low_t.numpy()).max(), np.abs(deep_o - deep_t.numpy()).max(),
-                     np.abs(logits_high - logits_t).max(), np.abs(logits_full - logits_t).max()]
-            agree = min((logits_high.argmax(1) == logits_t.argmax(1)).mean(),
+                     np.abs(logits_high - grid_t).max(), np.abs(logits_full - logits_t).max()]
+            agree = min((logits_high.argmax(1) == grid_t.argmax(1)).mean(),
                         (logits_full.argmax(1) == logits_t.argmax(1)).mean())
             if propagation is not None:
                 key_low, key_deep = previous if previous is not None else (low_t, deep_t)
-                flow = torch.from_numpy(rng.uniform(-4, 4, (1, 2, *model.config.low_size))
-                                        .astype(np.float32))
-                prop_t = model.classify(propagation(key_deep, key_low, low_t, flow), low_t).numpy()
-                prop_o = sessions["prop"].run(["logits"], {
-                    "key_deep": key_deep.numpy(), "key_low": key_low.numpy(),
-                    "low": low_t.numpy(), "flow": flow.numpy()})[0]
-                diffs.append(np.abs(prop_o - prop_t).max())
-                agree = min(agree, (prop_o.argmax(1) == prop_t.argmax(1)).mean())
+                diff, same = _prop_parity(model, propagation, sessions["prop"], rng,
+                                          {"key_deep": key_deep, "key_low": key_low, "low": low_t})
+                diffs.append(diff)
+                agree = min(agree, same)
                 previous = (low_t, deep_t)
             worst["max_logit_diff"] = max(worst["max_logit_diff"], float(max(diffs)))
             worst["min_argmax_agreement"] = min(worst["min_argmax_agreement"], float(agree))
@@ -130,6 +129,19 @@ def _parity(model: PSPNet, propagation: FeaturePropagation | None, specs: dict[s
                           f"argmax agreement {worst['min_argmax_agreement']:.4%}); "
                           "nothing was written — please report this with the checkpoint")
     return worst
+
+
+def _prop_parity(model: PSPNet, propagation: Propagation, session: ort.InferenceSession,
+                 rng: np.random.Generator, inputs: dict[str, torch.Tensor]) -> tuple[float, float]:
+    """(max |logit difference|, argmax agreement) of the prop graph against PyTorch for
+    ``inputs`` (key_deep, key_low, low), plus a random flow in the flow mode."""
+    if "flow" in propagation.inputs:
+        inputs = {**inputs, "flow": torch.from_numpy(
+            rng.uniform(-4, 4, (1, 2, *model.config.low_size)).astype(np.float32))}
+    expected = model.grid_logits(propagation(*(inputs[n] for n in propagation.inputs)),
+                                 inputs["low"]).numpy()
+    got = session.run(["logits"], {k: v.numpy() for k, v in inputs.items()})[0]
+    return float(np.abs(got - expected).max()), float((got.argmax(1) == expected.argmax(1)).mean())
 
 
 def _manifest(model: PSPNet, specs: dict[str, GraphSpec], opset: int) -> dict:
@@ -154,7 +166,7 @@ def _manifest(model: PSPNet, specs: dict[str, GraphSpec], opset: int) -> dict:
 
 def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
                   parity_frames: Sequence[np.ndarray] = (), opset: int = OPSET,
-                  overwrite: bool = False, propagation: FeaturePropagation | None = None,
+                  overwrite: bool = False, propagation: Propagation | None = None,
                   temporal: dict | None = None) -> Bundle:
     """Write and verify a bundle for ``model`` (moved to CPU, eval mode) at ``out_dir``.
 
@@ -172,7 +184,7 @@ def export_bundle(model: PSPNet, out_dir: str | Path, *, provenance: dict,
     model = model.cpu().eval()
     if propagation is not None:
         propagation = propagation.cpu().eval()
-    specs = graph_specs(model, propagation=propagation is not None)
+    specs = graph_specs(model, propagation)
     with staged_directory(out_dir, overwrite=overwrite) as staging:
         modules = graph_modules(model, propagation)
         for name, spec in specs.items():

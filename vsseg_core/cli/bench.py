@@ -16,7 +16,7 @@ from vsseg_core.cli.evaluate import add_stream_arguments, check_stream_arguments
 from vsseg_core.cli.output import write_json
 from vsseg_core.machine import describe_machine
 from vsseg_core.temporal.evaluate import evaluate_policy
-from vsseg_core.temporal.report import plot_policies, policy_table, shortfall_notes
+from vsseg_core.temporal.report import plot_policies, policy_table, shortfall_notes, stage_table
 
 NAME = "bench"
 HELP = "compare keyframe policies: accuracy vs speed table, JSON and plot"
@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
                                            progress=not args.quiet))
             print(policy_table(records[-1:]).splitlines()[-1], flush=True)
     print(policy_table(records))
+    print("\nmean ms per stage, by frame type")
+    print(stage_table(records))
     if notes := shortfall_notes(records):
         print(notes)
     machine = describe_machine(backend.device)

@@ -1,12 +1,14 @@
 """Generate synthetic Cityscapes-style driving video with a label for every frame.
 
 Writes leftImg8bit_sequence/, gtFine_sequence/ (labelIds for every frame), gtFine/ (frame 19
-of every 30-frame snippet, as in Cityscapes) and synth.json (the exact options) under --out.
+of every 30-frame snippet, as in Cityscapes) and synth.json (the exact options, and each
+sequence's speed profile and ego speed per frame) under --out.
 Same options and --seed give byte-identical files. Output appears only when complete.
 
 example:
   vsseg synth --out data/synth --sequences 2 --frames 30 --size 256x512 --seed 7 \\
       --preview out/synth_preview.png
+  vsseg synth --out data/synth_mixed --sequences 10 --size 256x512 --profile mixed
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vsseg_core.image_io import write_png_atomic
 from vsseg_core.labels import colorize, label_ids_to_train_ids
 from vsseg_core.synth.config import SynthConfig
 from vsseg_core.synth.generator import SynthFrame, generate
+from vsseg_core.synth.speed import PROFILE_CHOICES
 from vsseg_core.visualize import contact_sheet, overlay
 
 NAME = "synth"
@@ -50,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="haze, rain streaks, sensor noise, 0..1 (default %(default)s)")
     knobs.add_argument("--cut-rate", type=float, default=d.cut_rate,
                        help="probability per frame of an abrupt scene cut, 0..1 (default %(default)s)")
+    knobs.add_argument("--profile", choices=PROFILE_CHOICES, default=d.profile,
+                       help="ego speed profile: cruise (random speed targets, rare stops), "
+                            "stop_and_go (stands 1-4 s, pulls away, brakes to a stop, again), "
+                            "varying (speed swings smoothly from 0.1 to 1 of --speed, slow turns), "
+                            "parked (ego stands still, traffic moves), mixed (each sequence draws "
+                            "one of the others) (default %(default)s)")
     knobs.add_argument("--no-jpeg", action="store_true", help="skip simulated compression artefacts")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
     parser.add_argument("--preview", type=png_arg, metavar="FILE.png",
@@ -63,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         sequences=args.sequences, frames=args.frames, height=height, width=width,
         split=args.split, city=args.city, seed=args.seed, fps=args.fps, speed=args.speed,
         turn=args.turn, lighting=args.lighting, weather=args.weather, cut_rate=args.cut_rate,
-        jpeg=not args.no_jpeg,
+        jpeg=not args.no_jpeg, profile=args.profile,
     )
     picks = {round(i * (config.frames - 1) / max(1, PREVIEW_FRAMES - 1)) for i in range(PREVIEW_FRAMES)}
     shown: list[tuple[str, list]] = []

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "features (0 = plain PSPNet classifier; default %(default)s)")
     arch.add_argument("--size", type=size_arg, default=m.input_size, metavar="HxW",
                       help="network input size (default 256x512)")
+    parser.add_argument("--init", metavar="BUNDLE", help="start from a bundle's weights (fine-tuning, "
+                        "e.g. a stride-16 model continued at --output-stride 8); default: "
+                        "from scratch")
     parser.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     parser.add_argument("--stop-after", type=int, metavar="N",
                         help="stop after iteration N with a checkpoint (continue later with --resume)")
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, split=args.split, val_data=args.val_data, val_split=args.val_split,
         model=_architecture(args),
         iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
-        checkpoint_every=args.checkpoint_every, seed=args.seed,
+        checkpoint_every=args.checkpoint_every, seed=args.seed, init=args.init,
     )
     if args.export is not None:  # refused now, not after the training
         check_output_directory(args.export, overwrite=args.overwrite)

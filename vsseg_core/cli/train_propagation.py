@@ -1,4 +1,5 @@
-"""Train the propagation (fusion) head of a bundle and add prop.onnx to it.
+"""Train the propagation of a bundle (flow mode: the fusion head; kernel mode: the kernel
+predictor and fusion head) and add prop.onnx to it.
 
 The segmentation network stays frozen. Pairs (keyframe, frame 1..--max-distance later) come
 from video sequences with every frame labelled (`vsseg synth` output). Afterwards the keyframe
@@ -22,6 +23,7 @@ from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle
 from vsseg_core.data.cityscapes import CityscapesDataset
 from vsseg_core.errors import ConfigError
 from vsseg_core.export import export_bundle, sample_frames
+from vsseg_core.model.graphs import PROPAGATIONS
 from vsseg_core.runtime.torch_backend import load_model
 from vsseg_core.staging import check_output_directory
 from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
@@ -31,7 +33,7 @@ from vsseg_core.train.memory import keep_freed_memory
 from vsseg_core.train.propagation import FrameCache, PropagationConfig, train_propagation
 
 NAME = "train-propagation"
-HELP = "train the fusion head for non-keyframes and add prop.onnx to a bundle"
+HELP = "train the propagation for non-keyframes (flow or kernel mode) and add prop.onnx to a bundle"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,8 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size, help="default %(default)s")
     parser.add_argument("--max-distance", type=int, default=d.max_distance,
                         help="largest keyframe distance trained, frames (default %(default)s)")
+    parser.add_argument("--propagation", default=d.mode, choices=sorted(PROPAGATIONS),
+                        help="flow: DIS optical flow + warp (Deep Feature Flow); kernel: "
+                             "per-location K x K kernels predicted from both frames' low-level "
+                             "features, no flow (Low-Latency VSS) (default %(default)s)")
+    parser.add_argument("--kernel-size", type=int, default=d.kernel_size,
+                        help="kernel mode: K, odd 3..15, in deep-grid cells (reach K // 2 "
+                             "cells: at output stride 8, 9 reaches 32 pixels; default %(default)s)")
     parser.add_argument("--flow-scale", type=float, default=d.flow_scale,
-                        help="DIS runs on the input downscaled by this (default %(default)s)")
+                        help="flow mode: DIS runs on the input downscaled by this (default %(default)s)")
     parser.add_argument("--lr", type=float, default=d.lr, help="default %(default)s")
     parser.add_argument("--target-disagreement", type=float, default=DEFAULT_TARGET_DISAGREEMENT,
                         help="pixel fraction where propagation may differ from the full network "
@@ -71,16 +80,18 @@ def run(args: argparse.Namespace) -> int:
         check_output_directory(out, overwrite=args.overwrite)
     config = PropagationConfig(data=args.data, split=args.split, max_distance=args.max_distance,
                                iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
-                               flow_scale=args.flow_scale, seed=args.seed)
+                               flow_scale=args.flow_scale, seed=args.seed, mode=args.propagation,
+                               kernel_size=args.kernel_size)
     val_data, val_split = (args.val_data, args.val_split) if args.val_data else (args.data, args.split)
     calibration_frames = FrameCache(CityscapesDataset(val_data, val_split), bundle.input_size,
                                     min_length=2)
     model = load_model(bundle)
     keep_freed_memory()
     propagation, record = train_propagation(model, config, progress=not args.quiet)
-    print(f"trained the fusion head: {config.iterations} iterations in "
+    print(f"trained {config.mode} propagation: {config.iterations} iterations in "
           f"{record['training_seconds']:.0f} s, final loss {record['final_loss']:.3f}")
-    temporal = {"flow_scale": config.flow_scale, "max_interval": DEFAULT_MAX_INTERVAL,
+    flow = {"flow_scale": config.flow_scale} if config.mode == "flow" else {}
+    temporal = {**flow, "max_interval": DEFAULT_MAX_INTERVAL, "propagation": config.options(),
                 **calibrate(model, propagation, calibration_frames,
                             max_distance=config.max_distance, flow_scale=config.flow_scale,
                             target_disagreement=args.target_disagreement)}

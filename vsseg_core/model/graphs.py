@@ -3,11 +3,15 @@ by the ONNX export (one module per graph file) and by the PyTorch backend (which
 modules instead of ONNX files).
 
     low   image                       -> low                forward_low
-    high  low                         -> deep, logits       forward_high + classify
+    high  low                         -> deep, logits       forward_high + grid_logits
     full  image                       -> logits             forward (the single-frame network)
-    prop  key_deep, key_low, low, flow -> deep, logits      FeaturePropagation + classify
+    prop  key_deep, key_low, low, flow -> deep, logits      FeaturePropagation + grid_logits
+          key_deep, key_low, low       -> deep, logits      KernelPropagation (no flow)
 
-Inputs are positional in the order above; outputs a tuple in the order above.
+Inputs are positional in the order above; outputs a tuple in the order above. ``full`` gives
+logits at the input resolution (N, classes, H, W); ``high`` and ``prop``, which the stream runs
+on every frame, give them on the classifier's grid (N, classes, H/4, W/4 with the decoder), and
+post-processing upsamples only where the class changes (``runtime.processing.postprocess``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vsseg_core.model.kernel_propagation import KernelPropagation
 from vsseg_core.model.propagation import FeaturePropagation
 from vsseg_core.model.pspnet import PSPNet
 
+Propagation = FeaturePropagation | KernelPropagation
+PROPAGATIONS: dict[str, type[Propagation]] = {FeaturePropagation.mode: FeaturePropagation,
+                                              KernelPropagation.mode: KernelPropagation}
+"""Propagation module by mode (model.json "temporal" "propagation" "mode")."""
 GRAPH_INPUTS = {"low": ("image",), "high": ("low",), "full": ("image",),
-                "prop": ("key_deep", "key_low", "low", "flow")}
+                "prop": FeaturePropagation.inputs}
+"""Inputs of each graph; ``prop``'s are the propagation mode's (``Propagation.inputs``), these
+are the flow mode's."""
 GRAPH_OUTPUTS = {"low": ("low",), "high": ("deep", "logits"), "full": ("logits",),
                  "prop": ("deep", "logits")}
 
@@ -36,7 +47,7 @@ class _Low(nn.Module):
 class _High(_Low):
     def forward(self, low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
         deep = self.model.forward_high(low)
-        return deep, self.model.classify(deep, low)
+        return deep, self.model.grid_logits(deep, low)
 
 
 class _Full(_Low):
@@ -45,17 +56,32 @@ class _Full(_Low):
 
 
 class _Prop(nn.Module):
-    def __init__(self, model: PSPNet, propagation: FeaturePropagation) -> None:
+    def __init__(self, model: PSPNet, propagation: Propagation) -> None:
         super().__init__()
         self.model, self.propagation = model, propagation
 
     def forward(self, key_deep: torch.Tensor, key_low: torch.Tensor, low: torch.Tensor,
-                flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        deep = self.propagation(key_deep, key_low, low, flow)
-        return deep, self.model.classify(deep, low)
+                *flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        deep = self.propagation(key_deep, key_low, low, *flow)
+        return deep, self.model.grid_logits(deep, low)
 
 
-def graph_modules(model: PSPNet, propagation: FeaturePropagation | None = None
+def build_propagation(model: PSPNet, mode: str = FeaturePropagation.mode, **options: int
+                      ) -> Propagation:
+    """A new (untrained) propagation module of ``mode`` for ``model``; ``options``: ``hidden``
+    and, for "kernel", ``kernel_size``. ValueError for an unknown mode or option."""
+    if mode not in PROPAGATIONS:
+        raise ValueError(f"propagation mode {mode!r}: choose {' or '.join(PROPAGATIONS)}")
+    return PROPAGATIONS[mode](model.low_channels, model.config.head_channels,
+                              model.config.output_stride, **options)
+
+
+def graph_inputs(name: str, propagation: Propagation | None = None) -> tuple[str, ...]:
+    """Input names of graph ``name``, in order (``prop``: those of ``propagation``'s mode)."""
+    return propagation.inputs if name == "prop" and propagation is not None else GRAPH_INPUTS[name]
+
+
+def graph_modules(model: PSPNet, propagation: Propagation | None = None
                   ) -> dict[str, nn.Module]:
     """{graph name: module} for ``model`` (``prop`` too when ``propagation`` is given), all in
     eval mode, as ``model`` and ``propagation`` are afterwards (graphs are for inference; the

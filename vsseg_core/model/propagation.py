@@ -23,10 +23,29 @@ from vsseg_core.model.warp import warp
 
 LOW_STRIDE = 4
 """Pixels of input per low-level feature cell (``PSPNet.forward_low``)."""
+MODE = "flow"
+INPUTS = ("key_deep", "key_low", "low", "flow")
+
+
+def fusion_head(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
+    """1x1 -> 3x3 -> 1x1 convolutions from ``inputs`` to ``outputs`` channels: the correction
+    propagated features get from the current frame. The last convolution starts at zero, so an
+    untrained head adds nothing."""
+    head = nn.Sequential(
+        nn.Conv2d(inputs, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, outputs, 1))
+    nn.init.zeros_(head[-1].weight)
+    nn.init.zeros_(head[-1].bias)
+    return head
 
 
 class FeaturePropagation(nn.Module):
     """Warp + fusion head; see the module docstring for shapes."""
+
+    mode = MODE
+    inputs = INPUTS
 
     def __init__(self, low_channels: int, deep_channels: int, output_stride: int,
                  hidden: int = 64) -> None:
@@ -35,14 +54,7 @@ class FeaturePropagation(nn.Module):
             raise ValueError(f"output stride {output_stride} is not a multiple of {LOW_STRIDE}")
         self.ratio = output_stride // LOW_STRIDE
         """Low-level grid cells per deep grid cell along each axis."""
-        inputs = deep_channels + low_channels + 2
-        self.fusion = nn.Sequential(
-            nn.Conv2d(inputs, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, deep_channels, 1))
-        nn.init.zeros_(self.fusion[-1].weight)
-        nn.init.zeros_(self.fusion[-1].bias)
+        self.fusion = fusion_head(deep_channels + low_channels + 2, hidden, deep_channels)
 
     def _to_deep_grid(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.ratio == 1 else F.avg_pool2d(x, self.ratio)

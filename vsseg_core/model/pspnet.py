@@ -140,11 +140,22 @@ class PSPNet(nn.Module):
         """Low-level features -> deep features (N, head_channels, H/os, W/os)."""
         return self._high(low)[1]
 
-    def classify(self, deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+    @property
+    def logits_stride(self) -> int:
+        """Input pixels per cell of ``grid_logits``: 4 with the decoder, else the output stride."""
+        return 4 if self.decoder is not None else self.config.output_stride
+
+    def grid_logits(self, deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
         """Deep features (N, head_channels, H/os, W/os) and the same frame's low-level features
-        (N, C_low, H/4, W/4) -> logits (N, classes, H, W) at the input resolution."""
-        features = deep if self.decoder is None else self.decoder(deep, low)
-        return F.interpolate(self.classifier(features), size=self.config.input_size,
+        (N, C_low, H/4, W/4) -> logits (N, classes, H/s, W/s) on the classifier's own grid
+        (s = ``logits_stride``), before upsampling: what the streaming graphs output, so that
+        post-processing decides labels at full resolution only where the class changes."""
+        return self.classifier(deep if self.decoder is None else self.decoder(deep, low))
+
+    def classify(self, deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        """``grid_logits`` upsampled bilinearly to logits (N, classes, H, W) at the input
+        resolution (training and the single-frame network)."""
+        return F.interpolate(self.grid_logits(deep, low), size=self.config.input_size,
                              mode="bilinear", align_corners=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Pre- and post-processing shared by every backend.
 
     Preprocessor:  RGB (h, w, 3) uint8 -> image (1, 3, H, W) float32 RGB 0..255, Geometry
-    postprocess:   logits (1, C, H, W) float32, Geometry -> trainIds (h, w) uint8,
+    postprocess:   logits (1, C, H/s, W/s) float32, Geometry -> trainIds (h, w) uint8,
                    confidence (h, w) float32 in [0, 1]
 
 Frames whose aspect ratio matches the network's (within 1%) are resized; others are
@@ -11,6 +11,7 @@ again before the labels are brought back to the source resolution.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -107,22 +108,103 @@ def _argmax_and_confidence(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, cv2.divide(1.0, total)
 
 
-def postprocess(logits: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """Logits (1, C, H, W) float32 -> (trainIds (h, w) uint8, confidence (h, w) float32).
+def bilinear_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One axis of bilinear upsampling from ``in_size`` to ``out_size`` samples as torch
+    (``align_corners=False``) and ONNX Resize (``half_pixel``) do it: for every output index the
+    first tap i0, the second tap i1 (intp arrays) and the weight of i1 (float32)."""
+    src = np.maximum((np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5, 0.0)
+    first = np.minimum(src.astype(np.intp), in_size - 1)
+    second = np.minimum(first + 1, in_size - 1)
+    return first, second, (src - first).astype(np.float32)
 
-    Confidence is the largest softmax probability, in [0, 1]. Both are computed on the content
-    box at network resolution, then resized to the source (h, w): labels nearest-neighbour,
+
+@functools.lru_cache(maxsize=16)
+def _upsampling_plan(grid: tuple[int, int], size: tuple[int, int], content: tuple[int, int, int, int]
+                     ) -> tuple[np.ndarray, ...]:
+    """Bilinear taps from a (h, w) ``grid`` to the ``content`` box (top, left, height, width)
+    of a (H, W) ``size``: flat index into the grid of every output pixel's first tap
+    (height * width,), and per output row / column the step to the second tap and its weight."""
+    (h, w), (big_h, big_w), (top, left, height, width) = grid, size, content
+    y0, y1, fy = (a[top:top + height] for a in bilinear_taps(big_h, h))
+    x0, x1, fx = (a[left:left + width] for a in bilinear_taps(big_w, w))
+    first = (y0[:, None] * w + x0[None, :]).ravel()
+    return first, (y1 - y0) * w, fy, x1 - x0, fx
+
+
+def _upsampled_argmax(scores: np.ndarray, labels: np.ndarray, size: tuple[int, int],
+                      content: tuple[int, int, int, int]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """argmax over classes of ``scores`` (C, h, w) upsampled bilinearly to (H, W) = ``size``,
+    on the ``content`` box (top, left, height, width), without upsampling the scores: a convex
+    combination of score vectors that share their argmax has that argmax, so a pixel whose
+    four taps agree in ``labels`` (h, w, the grid's argmax) takes their label, and only the
+    others (about a tenth: object edges) are interpolated. Same labels as interpolating
+    everywhere, up to float rounding at exact ties.
+
+    Returns labels (height, width) uint8, the flat indices of the interpolated pixels and
+    their largest softmax probability (float32)."""
+    classes, h, w = scores.shape
+    first, step_y, fy, step_x, fx = _upsampling_plan((h, w), size, content)
+    edge = np.empty((h + 1, w + 1), np.uint8)  # labels with the last row/column repeated
+    edge[:h, :w], edge[h, :w], edge[:, w] = labels, labels[-1], edge[:, w - 1]
+    mixed_quad = ((labels != edge[1:, :w]) | (labels != edge[:h, 1:]) | (labels != edge[1:, 1:]))
+    coded = (labels | (mixed_quad.view(np.uint8) << 7)).ravel().take(first)
+    out = coded & 127
+    mixed = np.flatnonzero(coded >= 128)
+    if mixed.size:
+        ys, xs = np.divmod(mixed, content[3])
+        flat, a = scores.reshape(classes, -1), first[mixed]
+        dy, dx, wy, wx = step_y[ys], step_x[xs], fy[ys], fx[xs]
+        top = flat.take(a, axis=1) * (1 - wx) + flat.take(a + dx, axis=1) * wx
+        bottom = flat.take(a + dy, axis=1) * (1 - wx) + flat.take(a + dy + dx, axis=1) * wx
+        interpolated = top * (1 - wy) + bottom * wy
+        out[mixed] = interpolated.argmax(axis=0)
+        confidence = 1.0 / np.exp(interpolated - interpolated.max(axis=0)).sum(axis=0)
+    else:
+        confidence = np.zeros(0, np.float32)
+    return out.reshape(content[2], content[3]), mixed, confidence
+
+
+def logits_stride(logits_shape: tuple[int, ...], input_size: tuple[int, int]) -> int:
+    """Input pixels per logit cell of logits (1, C, H/s, W/s) for a network input (H, W): 1 for
+    full-resolution logits (bundles before the stride-4 head output), 4 for the decoder grid.
+    ValueError for any other shape."""
+    height, width = input_size
+    if len(logits_shape) == 4 and logits_shape[0] == 1 and logits_shape[2] > 0:
+        stride = height // logits_shape[2]
+        if stride * logits_shape[2] == height and stride * logits_shape[3] == width:
+            return stride
+    raise ValueError(f"expected logits (1, C, {height}/s, {width}/s) for a stride s, got "
+                     f"{tuple(logits_shape)}")
+
+
+def postprocess(logits: np.ndarray, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Logits (1, C, H/s, W/s) float32 -> (trainIds (h, w) uint8, confidence (h, w) float32).
+
+    ``s`` (``logits_stride``) is 1 for full-resolution logits or the stride of the network's
+    output grid (4 for the stride-4 decoder). Labels are the argmax of the logits upsampled
+    bilinearly to the network input, as the network's own upsampling would give, computed only
+    where the class changes (``_upsampled_argmax``); confidence, the largest softmax
+    probability in [0, 1], is exact there and interpolated bilinearly from the logit grid
+    elsewhere (inside a region of one class, where the two differ little). Both are
+    cropped to the content box and resized to the source (h, w): labels nearest-neighbour,
     confidence bilinear. Non-finite logits are clamped, so outputs never hold NaN.
     """
-    if logits.ndim != 4 or logits.shape[0] != 1 or logits.shape[2:] != geometry.input_size:
-        raise ValueError(f"expected logits (1, C, {geometry.input_size[0]}, "
-                         f"{geometry.input_size[1]}), got {logits.shape}")
-    top, left, height, width = geometry.content
-    scores = logits[0, :, top:top + height, left:left + width].astype(np.float32, copy=False)
+    stride = logits_stride(np.shape(logits), geometry.input_size)
+    scores = logits[0].astype(np.float32, copy=False)
     if not np.isfinite(scores).all():
         scores = np.nan_to_num(scores, nan=0.0, posinf=np.finfo(np.float32).max,
                                neginf=np.finfo(np.float32).min)
+    top, left, height, width = geometry.content
+    if stride == 1:
+        scores = scores[:, top:top + height, left:left + width]
     labels, confidence = _argmax_and_confidence(scores)
+    if stride > 1:
+        labels, edges, edge_confidence = _upsampled_argmax(scores, labels, geometry.input_size,
+                                                           geometry.content)
+        confidence = np.ascontiguousarray(_resize(confidence, geometry.input_size, cv2.INTER_LINEAR)[
+            top:top + height, left:left + width])
+        confidence.ravel()[edges] = edge_confidence
     labels = _resize(labels, geometry.source_size, cv2.INTER_NEAREST)
     confidence = _resize(confidence, geometry.source_size, cv2.INTER_LINEAR)
     return labels, np.clip(confidence, 0.0, 1.0, out=confidence)

@@ -1,7 +1,7 @@
 """PyTorch backend: rebuilds the PSPNet from the bundle's model.json and weights.pt.
 
 Graphs run the same modules the ONNX files were exported from (``vsseg_core.model.graphs``;
-``prop`` with FeaturePropagation from propagation.pt). fp16 runs on CUDA only; "auto" precision
+``prop`` with the bundle's propagation mode's module from propagation.pt). fp16 runs on CUDA only; "auto" precision
 means fp16 on CUDA, fp32 on CPU.
 """
 
@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from vsseg_core.bundle import PROPAGATION_WEIGHTS, WEIGHTS, Bundle, BundleError
-from vsseg_core.model.graphs import GRAPH_INPUTS, GRAPH_OUTPUTS, graph_modules
-from vsseg_core.model.propagation import FeaturePropagation
+from vsseg_core.model.graphs import GRAPH_OUTPUTS, Propagation, build_propagation, graph_modules
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.runtime.base import Backend, BackendError, resolve_device
 
@@ -40,13 +39,18 @@ def load_model(bundle: Bundle) -> PSPNet:
     return model.eval()
 
 
-def load_propagation(bundle: Bundle) -> FeaturePropagation | None:
-    """The bundle's trained FeaturePropagation (eval, CPU, fp32), None if it has no ``prop``."""
-    if "prop" not in bundle.graphs:
+def load_propagation(bundle: Bundle, model: PSPNet | None = None) -> Propagation | None:
+    """The bundle's trained propagation module of its mode (``Bundle.propagation``; eval, CPU,
+    fp32) for its network ``model`` (default: rebuilt from the bundle), None without ``prop``."""
+    settings = bundle.propagation
+    if settings is None:
         return None
-    spec = bundle.graph("prop")
-    module = FeaturePropagation(spec.inputs["key_low"][1], spec.inputs["key_deep"][1],
-                                bundle.config.output_stride)
+    options = {k: v for k, v in settings.items() if k != "mode"}
+    try:
+        module = build_propagation(model or PSPNet(bundle.config), settings["mode"], **options)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{bundle.root}: model.json propagation settings {settings} are not "
+                          f"usable ({exc}); re-run `vsseg train-propagation`") from exc
     _load_state(module, bundle, PROPAGATION_WEIGHTS)
     return module.eval()
 
@@ -68,7 +72,7 @@ class TorchBackend(Backend):
         self.precision = precision
         self._dtype = _DTYPES[precision]
         model = load_model(bundle).to(self.device, self._dtype)
-        propagation = load_propagation(bundle)
+        propagation = load_propagation(bundle, model)
         if propagation is not None:
             propagation = propagation.to(self.device, self._dtype)
         self._graphs = {name: module for name, module in graph_modules(model, propagation).items()
@@ -86,7 +90,8 @@ class TorchBackend(Backend):
         if module is None:
             raise BackendError(f"the torch backend has no mapping for graph {graph!r}")
         with torch.inference_mode():
-            outputs = module(*(self._tensor(inputs[name]) for name in GRAPH_INPUTS[graph]))
+            names = self.bundle.graph(graph).inputs  # in the graph's order
+            outputs = module(*(self._tensor(inputs[name]) for name in names))
             return {name: self._numpy(value) for name, value in zip(GRAPH_OUTPUTS[graph], outputs)}
 
     def _release(self) -> None:

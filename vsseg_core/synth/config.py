@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from vsseg_core.errors import ConfigError
+from vsseg_core.synth.speed import PROFILE_CHOICES
 
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 
@@ -61,6 +62,9 @@ class SynthConfig:
     """Probability per frame of an abrupt scene cut (new place, same sequence)."""
     jpeg: bool = True
     """Simulate compression artefacts (JPEG round trip before saving the PNG)."""
+    profile: str = "cruise"
+    """Ego speed profile (``speed.PROFILE_CHOICES``): cruise, stop_and_go, varying, parked, or
+    mixed (each sequence draws one of the others)."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -72,6 +76,10 @@ class SynthConfig:
             (0 <= self.lighting <= 1, f"--lighting must be in [0, 1] (got {self.lighting})"),
             (0 <= self.weather <= 1, f"--weather must be in [0, 1] (got {self.weather})"),
             (0 <= self.cut_rate <= 1, f"--cut-rate must be in [0, 1] (got {self.cut_rate})"),
+            (
+                self.profile in PROFILE_CHOICES,
+                f"--profile must be one of {', '.join(PROFILE_CHOICES)} (got {self.profile!r})",
+            ),
             (self.seed >= 0, f"--seed must be >= 0 (got {self.seed})"),
             (
                 re.fullmatch(r"[a-z]+", self.city) is not None,

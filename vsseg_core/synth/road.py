@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vsseg_core.synth.speed import follow, profile_heading, profile_speed, smooth_acceleration
+
 
 @dataclass(frozen=True)
 class Road:
@@ -67,44 +69,59 @@ class EgoTrack:
 
     ``pose(t)`` is defined for any time t (seconds), negative included (extrapolated at the
     initial speed), so agents spawned "before" the sequence start are placed consistently.
+    ``profile`` (``speed.PROFILES``) shapes the speed; ``cruise`` draws everything from ``rng``,
+    the others draw their speed (m/s) and turns from ``profile_rng``, and their sway and bumps
+    advance with the distance driven, so a standing car stands still.
     """
 
     def __init__(
         self, rng: np.random.Generator, *, duration_s: float, max_speed: float, lane_lat: float,
-        road: Road, dt: float = 0.02,
+        road: Road, dt: float = 0.02, profile: str = "cruise",
+        profile_rng: np.random.Generator | None = None,
     ) -> None:
         self._dt = dt
         steps = int(np.ceil(duration_s / dt)) + 2
-        # speed targets held for 0.6..2.5 s each; occasional stops
-        durations = rng.uniform(0.6, 2.5, size=int(duration_s / 0.6) + 2)
-        targets = rng.uniform(0.2, 1.0, size=durations.size) * max_speed
-        targets[rng.random(targets.size) < 0.08] = 0.0
-        target_at = np.repeat(targets, np.ceil(durations / dt).astype(int))
-        target_at = np.concatenate([target_at, np.full(max(0, steps - target_at.size), targets[-1])])
-        speed = np.empty(steps)
-        accel = np.empty(steps)
-        v = rng.uniform(0.2, 1.0) * max_speed
-        for i in range(steps):
-            dv = np.clip(target_at[i] - v, -4.0 * dt, 2.5 * dt)
-            accel[i] = dv / dt
-            v += dv
-            speed[i] = v
+        speed, accel = _cruise_speed(rng, duration_s, steps, dt, max_speed)
+        # sway and bumps follow time (s), or for the other profiles the distance driven over a
+        # reference speed, so they stand still with the car
+        clock = np.arange(steps) * dt
+        cruise = profile == "cruise"
+        turns = np.zeros(steps)
+        if not cruise:
+            if profile_rng is None:
+                raise ValueError(f"EgoTrack(profile={profile!r}) needs a profile_rng")
+            speed = profile_speed(profile, profile_rng, steps, dt, max_speed)
+            accel = smooth_acceleration(speed, dt)
+            clock = _distance(speed, dt) / max(0.6 * max_speed, 1.0)
+            turns = profile_heading(profile, profile_rng, clock)
         self._speed = speed
-        self._s = np.concatenate([[0.0], np.cumsum(speed[:-1] * dt)])
+        self._s = _distance(speed, dt)
         self._accel = accel
-        t = np.arange(steps) * dt
         sway = rng.uniform(0.05, 0.35)
-        self._lat = lane_lat + sway * np.sin(2 * np.pi * t / rng.uniform(4, 9) + rng.uniform(0, 6))
+        self._lat = lane_lat + sway * np.sin(2 * np.pi * clock / rng.uniform(4, 9) + rng.uniform(0, 6))
         yaw_amp = rng.uniform(0.004, 0.02)
-        self._heading = yaw_amp * np.sin(2 * np.pi * t / rng.uniform(3, 8) + rng.uniform(0, 6))
+        self._heading = yaw_amp * np.sin(2 * np.pi * clock / rng.uniform(3, 8) + rng.uniform(0, 6))
         # road-following heading error grows a little where the road bends
         self._heading += 0.15 * (road.heading(self._s + 8.0) - road.heading(self._s))
+        if not cruise:
+            self._heading += turns
         jitter = np.convolve(rng.normal(0, 1, steps), np.ones(5) / 5, mode="same")
+        idle = 0.3 if cruise else 0.0  # the original profile bumps even while standing
         self._pitch = (
-            0.004 * jitter * (0.3 + speed / max(max_speed, 1.0))
-            + 0.003 * np.sin(2 * np.pi * t / rng.uniform(1.5, 4))
+            0.004 * jitter * (idle + speed / max(max_speed, 1.0))
+            + 0.003 * np.sin(2 * np.pi * clock / rng.uniform(1.5, 4))
             - 0.0025 * accel
         )
+
+    @property
+    def speeds(self) -> np.ndarray:
+        """Speed (m/s) at every step of ``dt`` seconds from t = 0 (a copy)."""
+        return self._speed.copy()
+
+    @property
+    def dt(self) -> float:
+        """Time step (s) of ``speeds``."""
+        return self._dt
 
     def pose(self, t: float) -> EgoPose:
         """Pose at time t (s)."""
@@ -119,3 +136,22 @@ class EgoTrack:
             float(self._s[i]), float(self._lat[i]), float(self._heading[i]),
             float(self._pitch[i]), float(self._speed[i]), float(yaw_rate),
         )
+
+
+def _cruise_speed(rng: np.random.Generator, duration_s: float, steps: int, dt: float,
+                  max_speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cruise profile: speed targets held 0.6-2.5 s each, occasional stops, chased at up to
+    2.5 m/s^2 (braking 4 m/s^2) -> (speed m/s, acceleration m/s^2) per step of ``dt`` s.
+
+    Every profile draws this from ``rng`` so the rest of the scene stays the same."""
+    durations = rng.uniform(0.6, 2.5, size=int(duration_s / 0.6) + 2)
+    targets = rng.uniform(0.2, 1.0, size=durations.size) * max_speed
+    targets[rng.random(targets.size) < 0.08] = 0.0
+    target_at = np.repeat(targets, np.ceil(durations / dt).astype(int))
+    target_at = np.concatenate([target_at, np.full(max(0, steps - target_at.size), targets[-1])])
+    return follow(target_at[:steps], rng.uniform(0.2, 1.0) * max_speed, dt, brake=4.0, accel=2.5)
+
+
+def _distance(speed: np.ndarray, dt: float) -> np.ndarray:
+    """Arc length (m) at every step of ``dt`` s, from speed (m/s) per step; starts at 0."""
+    return np.concatenate([[0.0], np.cumsum(speed[:-1] * dt)])

@@ -19,6 +19,9 @@ CHUNK_M = 24.0
 LANE_M = 3.3
 VIEW_M = 140.0
 """Objects further ahead than this are not drawn (the backdrop stands in for them)."""
+EGO_PROFILE_PURPOSE = 8
+"""rng_for purpose of the ego speed profile (1-3 and 6 are the scene's, 4, 5, 7 and 9 the
+generator's and the profile choice's)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,9 @@ class Scene:
     """A stretch of road with everything on it, identified by (seed, scene index)."""
 
     def __init__(self, seed: int, index: int, *, turn: float, max_speed: float, lighting: float,
-                 duration_s: float) -> None:
+                 duration_s: float, profile: str = "cruise") -> None:
+        """``max_speed`` m/s, ``duration_s`` s; ``profile`` is the ego speed profile (one of
+        ``speed.PROFILES``), drawn from its own stream so the place itself does not change."""
         rng = rng_for(seed, index, 1)
         self.key = (seed, index)
         self.kind = str(rng.choice(["urban", "suburban", "rural"], p=[0.5, 0.3, 0.2]))
@@ -75,8 +80,10 @@ class Scene:
         self.sidewalk = 0.0 if self.kind == "rural" else float(rng.uniform(1.8, 5.0))
         ego_lanes = tuple((k + 0.5) * LANE_M for k in range(lanes))
         self.ego_lane = float(rng.choice(ego_lanes))
+        self.profile = profile
         self.track = EgoTrack(rng, duration_s=duration_s, max_speed=max_speed,
-                              lane_lat=self.ego_lane, road=self.road)
+                              lane_lat=self.ego_lane, road=self.road, profile=profile,
+                              profile_rng=rng_for(seed, index, EGO_PROFILE_PURPOSE))
         sunny = lighting > 0 and rng.random() < 0.55 * lighting + 0.2
         overcast = not sunny and rng.random() < 0.6
         sky_top = material(rng, "sky_overcast" if overcast else "sky_clear")

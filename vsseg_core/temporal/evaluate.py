@@ -8,8 +8,9 @@ with stamps index / fps. Scored:
   the annotated frame is served wherever the policy's keyframes fall before it (for fixed:K,
   frame 19 is 19 mod K frames after a keyframe).
 - TC (temporal consistency of consecutive predictions, ``TemporalConsistency``).
-- keyframe ratio, latency per frame (all, keyframes, propagated) and frames/s = frames /
-  total processing time (pre/post-processing and inference, not disk reads).
+- keyframe ratio, latency per frame (all, keyframes, propagated), mean ms per stage (all
+  frames, and by frame type) and frames/s = frames / total processing time
+  (pre/post-processing and inference, not disk reads).
 
 The JSON record (``evaluate_policy``) has the keys the issue tracker and `vsseg bench` use:
 policy, miou, tc (fractions 0-1), per_class_iou, keyframe_ratio, fps, latency_ms
@@ -59,6 +60,8 @@ class StreamScores:
         self.confusion, self.tc = ConfusionMatrix(), TemporalConsistency(flow_scale=TC_FLOW_SCALE)
         self.totals: dict[str, list[float]] = {"all": [], "keyframe": [], "propagated": []}
         self.stages: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.stages_by_type: dict[str, dict[str, list[float]]] = {
+            kind: {stage: [] for stage in STAGES} for kind in ("keyframe", "propagated")}
         self.reasons: Counter[str] = Counter()
         self.keyframes = self.labelled = 0
 
@@ -73,6 +76,8 @@ class StreamScores:
         self.totals["propagated" if propagated else "keyframe"].append(timings_ms["total"])
         for stage in STAGES:
             self.stages[stage].append(timings_ms.get(stage, 0.0))
+            self.stages_by_type["propagated" if propagated else "keyframe"][stage].append(
+                timings_ms.get(stage, 0.0))
         self.keyframes += keyframe
         if keyframe:
             self.reasons[reason] += 1
@@ -117,6 +122,10 @@ class StreamScores:
             "latency_ms_by_type": {"keyframe": latency_summary(self.totals["keyframe"]),
                                    "propagated": latency_summary(self.totals["propagated"])},
             "stage_mean_ms": {stage: float(np.mean(v)) for stage, v in self.stages.items()},
+            "stage_mean_ms_by_type": {
+                kind: ({stage: float(np.mean(v)) for stage, v in stages.items()}
+                       if stages["total"] else None)
+                for kind, stages in self.stages_by_type.items()},
             "keyframe_reasons": dict(self.reasons),
             "frames": frames,
             "labelled_frames": self.labelled,

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from matplotlib.figure import Figure  # no pyplot: draws to files, never needs a display
 
+from vsseg_core.temporal.video import STAGES
+
 _FAMILY_STYLE = {"per_frame": ("black", "s"), "fixed": ("tab:blue", "o"),
                  "adaptive": ("tab:orange", "^"), "budget": ("tab:green", "D")}
 
@@ -39,6 +41,19 @@ def policy_table(records: Sequence[dict]) -> str:
                      f"{100 * r['keyframe_ratio']:>6.1f} {r['fps']:>7.1f} "
                      f"{r['latency_ms']['mean']:>8.1f} {r['latency_ms']['p95']:>7.1f} "
                      f"{speedup:>8} {delta:>6}")
+    return "\n".join(lines)
+
+
+def stage_table(records: Sequence[dict]) -> str:
+    """Mean ms per stage for keyframes and for propagated frames of every record (what each
+    frame type pays), one row per (policy, frame type) that occurred."""
+    header = f"{'policy':<16} {'frames':<10} " + " ".join(f"{s:>11}" for s in STAGES)
+    lines = [header, "-" * len(header)]
+    for r in records:
+        for kind, means in (r.get("stage_mean_ms_by_type") or {}).items():
+            if means is not None:
+                lines.append(f"{_short(r['policy']):<16} {kind:<10} "
+                             + " ".join(f"{means[s]:>11.1f}" for s in STAGES))
     return "\n".join(lines)
 
 

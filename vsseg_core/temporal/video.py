@@ -4,7 +4,9 @@ Per frame (``VideoSegmenter.step``):
 
     preprocess -> low graph -> deviation from the keyframe's low features -> scheduler
       keyframe:      high graph (deep features + logits); the frame becomes the keyframe
-      non-keyframe:  DIS flow back to the keyframe -> prop graph (warp + fusion) -> logits
+      non-keyframe:  flow mode: DIS flow back to the keyframe -> prop graph (warp + fusion)
+                     kernel mode: prop graph (per-location kernels + fusion), no flow
+                     -> logits
     -> postprocess (labels + confidence at the frame's resolution)
 
 Low-latency mode (Low-Latency VSS): a keyframe chosen by the policy is first answered by
@@ -77,7 +79,7 @@ class VideoResult:
 
 @dataclass(frozen=True)
 class _Keyframe:
-    grey: np.ndarray  # (H, W) uint8, network input size
+    grey: np.ndarray | None  # (H, W) uint8, network input size (flow mode only)
     low: np.ndarray  # (1, C_low, H/4, W/4)
     deep: np.ndarray  # (1, C_deep, H/os, W/os)
 
@@ -102,6 +104,7 @@ class VideoSegmenter:
         self.scheduler = KeyframeScheduler(policy, max_gap_s=max_gap_s,
                                            cut_deviation=math.inf if cut is None else float(cut))
         self.flow_scale = float((temporal or {}).get("flow_scale", 0.5))
+        self._uses_flow = "prop" in bundle.graphs and "flow" in bundle.graph("prop").inputs
         self.low_latency = low_latency
         self.restart_on_resize = restart_on_resize
         self._preprocess = Preprocessor(bundle.input_size)
@@ -196,7 +199,7 @@ class VideoSegmenter:
         timer = _StageTimer()
         tensor, geometry = self._preprocess(image)
         self._frame_size = geometry.source_size
-        grey = to_grey(tensor[0].transpose(1, 2, 0).astype(np.uint8))
+        grey = to_grey(tensor[0].transpose(1, 2, 0).astype(np.uint8)) if self._uses_flow else None
         timer.lap("preprocess")
         low = self.backend.run("low", {"image": tensor})["low"]
         timer.lap("low")
@@ -228,14 +231,14 @@ class VideoSegmenter:
         self._previous_low = low.copy()
         return self.scheduler.decide(stamp, deviation, change), deviation
 
-    def _run_keyframe(self, grey: np.ndarray, low: np.ndarray) -> np.ndarray:
+    def _run_keyframe(self, grey: np.ndarray | None, low: np.ndarray) -> np.ndarray:
         """Deep features of this frame (it becomes the keyframe); returns its logits."""
         self._collect(wait=True)
         outputs = self.backend.run("high", {"low": low})
         self._key = _Keyframe(grey, low.copy(), outputs["deep"].copy())
         return outputs["logits"]
 
-    def _start_keyframe(self, grey: np.ndarray, low: np.ndarray) -> None:
+    def _start_keyframe(self, grey: np.ndarray | None, low: np.ndarray) -> None:
         """Low-latency mode: compute this frame's deep features in the worker; they replace
         the keyframe once ready (``_collect``)."""
         self._collect(wait=True)
@@ -245,15 +248,16 @@ class VideoSegmenter:
         future = self._worker.submit(lambda: self.backend.run("high", {"low": low})["deep"].copy())
         self._pending = (grey, low, future)
 
-    def _propagate(self, grey: np.ndarray, low: np.ndarray, timer: _StageTimer) -> np.ndarray:
-        """Logits of this frame from the keyframe's deep features: flow back to the keyframe,
-        then the ``prop`` graph (warp + fusion with ``low``)."""
+    def _propagate(self, grey: np.ndarray | None, low: np.ndarray, timer: _StageTimer) -> np.ndarray:
+        """Logits of this frame from the keyframe's deep features by the ``prop`` graph (fusion
+        with ``low``), after DIS flow back to the keyframe in the flow mode."""
         key = self._key
         assert key is not None  # the first frame is always a keyframe
-        flow = grid_flow(grey, key.grey, self._low_size, self.flow_scale)
-        timer.lap("flow")
-        logits = self.backend.run("prop", {"key_deep": key.deep, "key_low": key.low,
-                                           "low": low, "flow": flow})["logits"]
+        inputs = {"key_deep": key.deep, "key_low": key.low, "low": low}
+        if self._uses_flow:
+            inputs["flow"] = grid_flow(grey, key.grey, self._low_size, self.flow_scale)
+            timer.lap("flow")
+        logits = self.backend.run("prop", inputs)["logits"]
         timer.lap("prop")
         return logits
 

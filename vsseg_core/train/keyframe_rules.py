@@ -26,11 +26,11 @@ import torch
 from vsseg_core.data.cityscapes import DatasetError
 from vsseg_core.labels import NUM_CLASSES
 from vsseg_core.metrics import ConfusionMatrix
-from vsseg_core.model.propagation import FeaturePropagation
+from vsseg_core.model.graphs import Propagation
 from vsseg_core.model.pspnet import PSPNet
 from vsseg_core.temporal.deviation import feature_deviation
 from vsseg_core.flow import grid_flow
-from vsseg_core.train.propagation import FrameCache, low_features
+from vsseg_core.train.propagation import FrameCache, low_features, propagate
 
 DEFAULT_TARGET_DISAGREEMENT = 0.03
 """Fraction of pixels where propagation may disagree with the full network before a keyframe."""
@@ -69,7 +69,7 @@ class _Measurements:
 
 
 @torch.no_grad()
-def calibrate(model: PSPNet, propagation: FeaturePropagation, cache: FrameCache, *,
+def calibrate(model: PSPNet, propagation: Propagation, cache: FrameCache, *,
               max_distance: int, flow_scale: float, keys_per_sequence: int = 3,
               target_disagreement: float = DEFAULT_TARGET_DISAGREEMENT) -> dict:
     """Measure (deviation, disagreement) pairs on ``cache``'s sequences; see the module
@@ -111,7 +111,7 @@ def _keyframe_starts(span: int, max_distance: int, keys_per_sequence: int) -> li
     return sorted({int(s) for s in np.linspace(0, max(0, span - max_distance), keys_per_sequence)})
 
 
-def _measure_from_keyframe(model: PSPNet, propagation: FeaturePropagation, cache: FrameCache,
+def _measure_from_keyframe(model: PSPNet, propagation: Propagation, cache: FrameCache,
                            seq: int, start: int, max_distance: int, flow_scale: float,
                            measured: _Measurements) -> None:
     """Add to ``measured`` the keyframe ``start`` of sequence ``seq`` and, for each of the
@@ -126,8 +126,10 @@ def _measure_from_keyframe(model: PSPNet, propagation: FeaturePropagation, cache
     for distance in range(1, max_distance + 1):
         rgb = cache.image(seq, start + distance)
         low = low_features(model, rgb[None])
-        flow = torch.from_numpy(grid_flow(rgb, key_rgb, model.config.low_size, flow_scale))
-        propagated = model.classify(propagation(key_deep, key_low, low, flow), low).argmax(1)[0]
+        flow = (grid_flow(rgb, key_rgb, model.config.low_size, flow_scale)
+                if "flow" in propagation.inputs else None)
+        propagated = model.classify(propagate(propagation, key_deep, key_low, low, flow),
+                                    low).argmax(1)[0]
         full = model.classify(model.forward_high(low), low).argmax(1)[0]
         measured.deviations.append(feature_deviation(low.numpy(), key_low.numpy()))
         measured.disagreements.append(float((propagated != full).float().mean()))

@@ -50,6 +50,8 @@ class TrainConfig:
     class_weight_power: float = 0.5
     checkpoint_every: int = 100
     seed: int = 0
+    init: str | None = None
+    """Weights to start from (a bundle directory or its weights.pt); None: from scratch."""
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "checkpoint_every"):
@@ -130,8 +132,11 @@ def train(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     torch.manual_seed(config.seed)
     frames = labelled_frames(CityscapesDataset(config.data, config.split))
     val = CityscapesDataset(config.val_data, config.val_split) if config.val_data else None
+    model = PSPNet(config.model)
+    if config.init is not None and not resume:
+        load_initial_weights(model, config.init)  # a wrong --init is refused before any write
     run_dir.mkdir(parents=True, exist_ok=True)  # once the data is known to be there
-    model = PSPNet(config.model).to(device)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start, seconds = 0, 0.0
     if resume:
@@ -180,6 +185,30 @@ def _load_checkpoint(ckpt_path: Path, config: TrainConfig, model: PSPNet,
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["torch_rng"])  # dropout masks continue as if never stopped
     return state["iteration"], state["seconds"]
+
+
+def load_initial_weights(model: PSPNet, source: str | Path) -> None:
+    """Start ``model`` from the weights of a bundle (its weights.pt) or a weights file: the
+    fine-tuning recipe, e.g. an output-stride-16 model continued at stride 8 (dilation changes,
+    weight shapes do not). The training-only auxiliary head may be missing (bundles drop it).
+    VssegError if the file is missing or its weights do not fit the architecture."""
+    path = Path(source)
+    path = path / "weights.pt" if path.is_dir() else path
+    if not path.is_file():
+        raise VssegError(f"--init {source}: no weights file at {path}; pass a bundle directory "
+                         "or a weights.pt")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatch
+        raise VssegError(f"--init {source}: its weights do not fit this architecture "
+                         f"({str(exc).splitlines()[1].strip()}); use the architecture options "
+                         "it was trained with (model.json `architecture`)") from None
+    missing = [k for k in missing if not k.startswith("aux.")]
+    if missing or unexpected:
+        raise VssegError(f"--init {source}: weights do not fit this architecture (missing "
+                         f"{missing[:3]}, unexpected {unexpected[:3]}); use the architecture "
+                         "options it was trained with (model.json `architecture`)")
 
 
 def _run_iterations(config: TrainConfig, frames: list[FrameRecord], model: PSPNet,
