@@ -103,7 +103,7 @@ class Bundle:
         (hidden, kernel_size)}; None without the prop graph."""
         if self.temporal is None:
             return None
-        return {"mode": propagation.MODE, **self.temporal.get("propagation", {})}
+        return {**self.temporal.get("propagation", {}), "mode": propagation_mode(self.temporal)}
 
     def path(self, file: str) -> Path:
         return self.root / file
@@ -160,13 +160,20 @@ class Bundle:
         return cls(root, meta, config, graphs)
 
 
+def propagation_mode(temporal: dict) -> str | None:
+    """The propagation mode model.json "temporal" names ("flow" when it names none, as every
+    bundle before the kernel mode); None when its "propagation" entry is not an object."""
+    settings = temporal.get("propagation", {})
+    return settings.get("mode", propagation.MODE) if isinstance(settings, dict) else None
+
+
 def _check_temporal(temporal: object, manifest: Path) -> None:
     """BundleError unless ``temporal`` holds every TEMPORAL_NUMBERS entry as a finite positive
     number."""
     if not isinstance(temporal, dict):
         problem = f'"temporal" is {type(temporal).__name__}, not an object'
     else:
-        flow = temporal.get("propagation", {}).get("mode", propagation.MODE) == propagation.MODE
+        flow = propagation_mode(temporal) == propagation.MODE
         values = {key: temporal.get(key) for key in TEMPORAL_NUMBERS + ("flow_scale",) * flow}
         bad = [f"{key} is {value!r}" for key, value in values.items()
                if isinstance(value, bool) or not isinstance(value, (int, float))
@@ -179,8 +186,7 @@ def _check_temporal(temporal: object, manifest: Path) -> None:
 def _check_propagation(temporal: dict, prop: GraphSpec, manifest: Path) -> None:
     """BundleError unless "temporal" "propagation" names a known mode whose inputs are the prop
     graph's, so that a bundle of one mode never runs as the other."""
-    settings = temporal.get("propagation", {})
-    mode = settings.get("mode", propagation.MODE) if isinstance(settings, dict) else None
+    settings, mode = temporal.get("propagation", {}), propagation_mode(temporal)
     if mode not in PROPAGATION_INPUTS:
         raise BundleError(f'{manifest}: "temporal" "propagation" {settings!r} names no known mode '
                           f"({', '.join(PROPAGATION_INPUTS)}); re-run `vsseg train-propagation`")
