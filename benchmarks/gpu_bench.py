@@ -14,7 +14,10 @@ Backends: torch fp16 and fp32 on CUDA, onnxruntime with CUDAExecutionProvider, t
    exported for a 1024x2048 network input with random weights and an untrained (zero-init)
    propagation head, as latency does not depend on the weights;
 2. ``VideoSegmenter.step`` on ``--frames`` synthetic 1024x2048 driving frames, policy fixed:5:
-   mean/median total ms of keyframes and of propagated frames, and per-stage medians.
+   mean/median total ms of keyframes and of propagated frames, and per-stage medians;
+3. both of the above for the deployment PSPNets of ``benchmarks/deployment_bench.py`` (width
+   1.0, output stride 8, random weights) at 1024x2048, for every ``--deployment`` backbone and
+   ``--deployment-propagation`` mode: the GPU side of that script's CPU table.
 Backends return numpy arrays (host copies), so a ``run`` has finished on the GPU when it
 returns: all times include the host->device input and device->host output copies.
 ``--device cpu`` is a dry run on the CPU (torch fp32, onnxruntime) to test this script.
@@ -46,8 +49,9 @@ from tqdm import tqdm
 from vsseg_core.bundle import Bundle
 from vsseg_core.errors import VssegError
 from vsseg_core.export import export_bundle
-from vsseg_core.model.propagation import FeaturePropagation
+from vsseg_core.model.graphs import build_propagation
 from vsseg_core.model.pspnet import PSPNet
+from vsseg_core.model.resnet import SPECS as RESNETS
 from vsseg_core.runtime.base import Backend
 from vsseg_core.runtime.engine_cache import EngineOptions
 from vsseg_core.runtime.factory import create_backend, tensorrt_unavailable
@@ -66,6 +70,7 @@ def _sibling_script(name: str):
 
 
 timed = _sibling_script("model_bench").timed
+deployment = _sibling_script("deployment_bench")
 """(median, p95) ms of a call: the same measurement as benchmarks/model_bench.py's tables."""
 
 GRAPHS = ("low", "high", "full", "prop")
@@ -76,6 +81,8 @@ FPS = 17.0
 """Frame rate of the synthetic sequence (as Cityscapes), Hz."""
 BACKENDS = {"cuda": (("torch", "fp16"), ("torch", "fp32"), ("onnxruntime", "fp32"), ("tensorrt", "fp16")),
             "cpu": (("torch", "fp32"), ("onnxruntime", "fp32"))}
+DEPLOYMENT_BACKBONES = tuple(RESNETS)
+"""Backbones ``--deployment`` accepts (those ``ModelConfig`` builds)."""
 WARMUPS = {"cuda": 10, "cpu": 2}
 """Untimed calls per graph before the timed ones."""
 
@@ -114,19 +121,31 @@ def device_info(device: str) -> dict:
 
 
 def full_res_bundle(source: Bundle, out: Path, size: tuple[int, int] = FULL_RES) -> Bundle:
-    """``source``'s architecture exported for a ``size`` (default 1024x2048) network input:
-    random weights and an untrained propagation head (its last layer starts at zero: pure
-    warping)."""
+    """``source``'s architecture and propagation mode exported for a ``size`` (default
+    1024x2048) network input: random weights and an untrained propagation module (its last
+    layer starts at zero)."""
     torch.manual_seed(0)
     model = PSPNet(dataclasses.replace(source.config, input_size=size)).eval()
-    propagation = FeaturePropagation(model.low_channels, source.config.head_channels,
-                                     source.config.output_stride)
+    settings = source.propagation or {"mode": "flow"}
+    propagation = build_propagation(model, settings["mode"],
+                                    **{k: v for k, v in settings.items() if k != "mode"})
     # A scene-cut deviation no frame reaches: random features must not force keyframes.
-    temporal = {"flow_scale": (source.temporal or {}).get("flow_scale", 0.5), "max_interval": 30,
-                "default_threshold": 1.0, "cut_deviation": 1e6,
-                "note": "untrained propagation head, for latency only"}
+    temporal = {"max_interval": 30, "default_threshold": 1.0, "cut_deviation": 1e6,
+                "propagation": settings, "note": "untrained propagation, for latency only"}
+    if settings["mode"] == "flow":
+        temporal["flow_scale"] = (source.temporal or {}).get("flow_scale", 0.5)
     return export_bundle(model, out, provenance={"benchmark": "random weights"},
-                         propagation=propagation, temporal=temporal)
+                         propagation=propagation.eval(), temporal=temporal)
+
+
+def deployment_bundle(backbone: str, mode: str, out: Path, size: tuple[int, int] = FULL_RES) -> Bundle:
+    """deployment_bench's PSPNet of ``backbone`` (width 1.0, OS8) with propagation ``mode``,
+    exported for a ``size`` network input: random weights, untrained propagation."""
+    torch.manual_seed(0)
+    model = PSPNet(deployment.deployment_config(backbone, size)).eval()
+    return export_bundle(model, out, provenance={"benchmark": "random weights"},
+                         propagation=deployment.make_propagation(model, mode),
+                         temporal=deployment.temporal_block(mode))
 
 
 def ort_fallback(backend: Backend) -> list[str]:
@@ -177,12 +196,12 @@ def video_timing(backend: Backend, bundle: Bundle, frames: list[np.ndarray]) -> 
 
 
 def measure(bundle: Bundle, device: str, runs: int, frames: list[np.ndarray], report: dict,
-            engines: Path) -> None:
-    """Append the graph latency and video rows of every backend for ``bundle`` to ``report``;
-    TensorRT builds its engines into ``engines`` (timed runs load them once built)."""
+            engines: Path, model: str = "shipped architecture") -> None:
+    """Append the graph latency and video rows of every backend for ``bundle`` (named ``model``
+    in the rows) to ``report``; TensorRT builds its engines into ``engines``."""
     size = "{}x{}".format(*bundle.input_size)
     for name, precision in BACKENDS[device]:
-        key = {"backend": name, "precision": precision, "network_input": size}
+        key = {"model": model, "backend": name, "precision": precision, "network_input": size}
         log(f"  {name} {precision} @ {size}")
         created = False
         try:
@@ -230,22 +249,22 @@ def markdown(report: dict) -> str:
              f"Median and p95 of {runs} after {report['warmups']} warm-ups, batch 1{copies}. "
              "1024x2048 rows: same architecture, random weights, untrained propagation head "
              "(latency does not depend on the weights).", "",
-             "| backend | precision | graph | network input | median ms | p95 ms |",
-             "|---|---|---|---|---|---|"]
-    lines += [f"| {r['backend']} ({r['device']}) | {r['precision']} | {r['graph']} | "
+             "| model | backend | precision | graph | network input | median ms | p95 ms |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['backend']} ({r['device']}) | {r['precision']} | {r['graph']} | "
               f"{r['network_input']} | {r['median_ms']:.2f} | {r['p95_ms']:.2f} |"
               for r in report["latency"]]
     stages = [s for s in STAGES if s != "total"]
     lines += ["", f"End to end (`VideoSegmenter.step`, policy {POLICY}, {report['frames']} synthetic "
               f"{FULL_RES[0]}x{FULL_RES[1]} frames; mean/median of total, stage medians; ms):", "",
-              "| backend | precision | network input | frame kind | frames | median total | "
-              "mean total | " + " | ".join(stages) + " |", "|---" * (7 + len(stages)) + "|"]
-    lines += [f"| {r['backend']} ({r['device']}) | {r['precision']} | {r['network_input']} | "
+              "| model | backend | precision | network input | frame kind | frames | median total | "
+              "mean total | " + " | ".join(stages) + " |", "|---" * (8 + len(stages)) + "|"]
+    lines += [f"| {r['model']} | {r['backend']} ({r['device']}) | {r['precision']} | {r['network_input']} | "
               f"{r['kind']} | {r['frames']} | {r['median_total_ms']:.2f} | {r['mean_total_ms']:.2f} | "
               + " | ".join(f"{r['stages_median_ms'][s]:.2f}" for s in stages) + " |"
               for r in report["video"]]
     notes = report["skipped"] + report["failed"]
-    lines += [""] + [f"- {r['backend']} {r['precision']} @ {r['network_input']}: {r['reason']}"
+    lines += [""] + [f"- {r['model']}, {r['backend']} {r['precision']} @ {r['network_input']}: {r['reason']}"
                      for r in notes]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -257,12 +276,24 @@ def main() -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="cuda (default), or cpu for a dry run of this script")
     parser.add_argument("--skip-full-res", action="store_true", help="skip the 1024x2048 network input")
+    parser.add_argument("--deployment", default="resnet18,resnet50",
+                        help="deployment PSPNet backbones at 1024x2048, comma-separated, of: "
+                             f"{', '.join(DEPLOYMENT_BACKBONES)} (default resnet18,resnet50; '' skips them)")
+    parser.add_argument("--deployment-propagation", default="flow,kernel",
+                        help="their propagation modes, comma-separated (default flow,kernel)")
     parser.add_argument("--frames", type=int, default=30, help="synthetic frames (default 30)")
     parser.add_argument("--json", type=Path, default=Path("out/gpu_bench.json"),
                         help="results (default out/gpu_bench.json; the Markdown goes beside it)")
     args = parser.parse_args()
     if args.runs < 1 or args.frames < 2:
         parser.error("--runs must be >= 1 and --frames >= 2")
+    backbones = [b for b in args.deployment.split(",") if b]
+    modes = [m for m in args.deployment_propagation.split(",") if m]
+    if unknown := sorted(set(backbones) - set(DEPLOYMENT_BACKBONES)):
+        parser.error(f"--deployment: unknown backbone {unknown[0]!r}; choose from {', '.join(DEPLOYMENT_BACKBONES)}")
+    if unknown := sorted(set(modes) - set(deployment.PROPAGATIONS)):
+        parser.error(f"--deployment-propagation: unknown mode {unknown[0]!r}; choose from "
+                     f"{', '.join(deployment.PROPAGATIONS)}")
     if args.device == "cuda" and not torch.cuda.is_available():
         print(f"error: no CUDA GPU visible to PyTorch (torch {torch.__version__}, CUDA build "
               f"{torch.version.cuda}); run this on a machine with an NVIDIA GPU, its driver and a "
@@ -289,10 +320,23 @@ def main() -> int:
                 big = full_res_bundle(bundle, Path(tmp) / "full_res")
             except Exception as exc:  # keep the numbers measured so far
                 traceback.print_exc()
-                note(report, "failed", {"backend": "export", "precision": "-",
-                                        "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
+                note(report, "failed", {"model": "shipped architecture", "backend": "export",
+                                        "precision": "-", "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
             else:
                 measure(big, args.device, report["runs_full_res"], frames, report, engines)
+        for backbone in backbones:
+            for mode in modes:
+                name = f"{backbone}-d8 {mode}"
+                log(f"exporting the deployment PSPNet {name} at 1024x2048 (parity check on the CPU)")
+                try:
+                    bundle = deployment_bundle(backbone, mode, Path(tmp) / name.replace(" ", "_"))
+                except Exception as exc:  # keep the numbers measured so far
+                    traceback.print_exc()
+                    note(report, "failed", {"model": name, "backend": "export", "precision": "-",
+                                            "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
+                    continue
+                measure(bundle, args.device, report["runs_full_res"], frames, report, engines, model=name)
+                shutil.rmtree(bundle.root)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     args.json.with_suffix(".md").write_text(text := markdown(report))

@@ -20,6 +20,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from vsseg_core.temporal.report import short_policy
+
+MARKERS = {"per_frame": "s", "fixed": "o", "adaptive": "^", "budget": "D"}
+"""Marker of each policy family in the plot."""
+
 
 def load(paths: list[Path], names: list[str]) -> list[dict]:
     """One row per (candidate, policy): name, policy, miou (%), mean_ms, keyframe_ratio (%)."""
@@ -32,11 +37,22 @@ def load(paths: list[Path], names: list[str]) -> list[dict]:
     return rows
 
 
+MIOU_TIE = 0.05
+"""mIoU points within which two rows count as equally accurate (the tables print one decimal;
+the same weights give mIoUs that differ by float rounding between post-processing paths)."""
+
+
+def dominates(other: dict, row: dict) -> bool:
+    """``other`` is at least as fast and as accurate (within MIOU_TIE) as ``row`` and better in
+    one of the two."""
+    return (other["mean_ms"] <= row["mean_ms"] and other["miou"] >= row["miou"] - MIOU_TIE
+            and (other["mean_ms"] < row["mean_ms"] or other["miou"] > row["miou"] + MIOU_TIE))
+
+
 def pareto_front(rows: list[dict]) -> set[int]:
-    """Indices of rows that no other row beats on both mean latency and mIoU."""
-    return {i for i, r in enumerate(rows)
-            if not any(o["mean_ms"] <= r["mean_ms"] and o["miou"] >= r["miou"]
-                       and (o["mean_ms"], o["miou"]) != (r["mean_ms"], r["miou"]) for o in rows)}
+    """Indices of rows that no other row dominates (faster and as accurate, or more accurate
+    and as fast)."""
+    return {i for i, r in enumerate(rows) if not any(dominates(o, r) for o in rows)}
 
 
 def table(rows: list[dict], front: set[int]) -> str:
@@ -48,20 +64,26 @@ def table(rows: list[dict], front: set[int]) -> str:
 
 
 def plot(rows: list[dict], names: list[str], front: set[int], path: Path) -> None:
+    """One colour per candidate, one marker per policy family (per_frame, fixed, adaptive,
+    budget), each point labelled with its policy; the Pareto front as a dashed step line."""
     fig = Figure(figsize=(8, 5), dpi=110)
     axis = fig.subplots()
     for index, name in enumerate(names):
-        mine = sorted((r for r in rows if r["candidate"] == name), key=lambda r: r["mean_ms"])
-        axis.plot([r["mean_ms"] for r in mine], [r["miou"] for r in mine], color=f"C{index}",
-                  marker="o", linestyle="-", alpha=0.6, label=name)
+        mine = [r for r in rows if r["candidate"] == name]
+        for family, marker in MARKERS.items():
+            points = [r for r in mine if r["policy"].split(":")[0] == family]
+            axis.plot([r["mean_ms"] for r in points], [r["miou"] for r in points], color=f"C{index}",
+                      marker=marker, linestyle="none", alpha=0.8,
+                      label=name if family == "per_frame" else None)
         for r in mine:
-            axis.annotate(r["policy"].replace("adaptive:", "a:"), (r["mean_ms"], r["miou"]),
+            axis.annotate(short_policy(r["policy"]).replace("adaptive", "a"), (r["mean_ms"], r["miou"]),
                           textcoords="offset points", xytext=(4, 3), fontsize=7)
     best = sorted((rows[i] for i in front), key=lambda r: r["mean_ms"])
     axis.step([r["mean_ms"] for r in best], [r["miou"] for r in best], where="post", color="black",
               linewidth=1, linestyle="--", label="Pareto front")
     axis.set(xlabel="mean latency per frame (ms, lower is faster)", ylabel="mIoU (%)",
-             title="accuracy vs latency: candidates x keyframe policies")
+             title="candidates x keyframe policies (square per_frame, circle fixed, "
+                   "triangle adaptive)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

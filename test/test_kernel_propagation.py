@@ -37,7 +37,9 @@ def _displaced(x: torch.Tensor, radius: int) -> list[torch.Tensor]:
     return [padded[:, :, dy:dy + height, dx:dx + width] for dy in range(size) for dx in range(size)]
 
 
-@pytest.mark.parametrize("radius, size", [(1, (5, 7)), (2, (6, 9)), (4, (16, 32))])
+# widths above BLOCK_WIDTH (32) run in column blocks: a whole number of them, and a ragged one
+@pytest.mark.parametrize("radius, size", [(1, (5, 7)), (2, (6, 9)), (4, (16, 32)), (4, (6, 64)),
+                                          (3, (5, 75))])
 def test_band_products_equal_the_definition(radius: int, size: tuple[int, int]) -> None:
     generator = torch.Generator().manual_seed(radius)
     key = torch.randn(2, 5, *size, generator=generator)
@@ -170,12 +172,28 @@ def test_a_bundle_never_runs_as_the_other_mode(kernel_bundle: Path, tmp_path: Pa
         Bundle.load(_edited_copy(kernel_bundle, tmp_path / "b", unknown))
 
 
-def test_bundles_without_a_mode_are_flow_bundles() -> None:
-    """Bundles written before the kernel mode (the shipped one among them) record no mode."""
-    bundle = Bundle.load(None)
+def test_bundles_without_a_mode_are_flow_bundles(tiny_bundle: Path, tmp_path: Path) -> None:
+    """Bundles written before the kernel mode (the default model up to HEAD 852b7d1 among
+    them) record no mode in model.json: they load, and run, as flow bundles."""
+    from vsseg_core.export import export_bundle
+    from vsseg_core.model.propagation import FeaturePropagation
+    from vsseg_core.runtime.torch_backend import load_model
+
+    model = load_model(Bundle.load(tiny_bundle))
+    propagation = FeaturePropagation(model.low_channels, model.config.head_channels,
+                                     model.config.output_stride)
+    legacy = {"flow_scale": 0.5, "max_interval": 30, "default_threshold": 0.5, "cut_deviation": 0.9}
+    bundle = export_bundle(model, tmp_path / "legacy", provenance={"test": True},
+                           propagation=propagation, temporal=legacy)
+    bundle = Bundle.load(bundle.root)
     assert "propagation" not in bundle.meta["temporal"]
     assert bundle.propagation == {"mode": "flow"}
     assert "flow" in bundle.graph("prop").inputs
+    with OnnxRuntimeBackend(bundle, device="cpu") as backend, \
+            VideoSegmenter(bundle, backend, "fixed:2") as segmenter:
+        frame = np.random.default_rng(0).integers(0, 255, (64, 128, 3), dtype=np.uint8)
+        results = [segmenter.step(frame, t / 17) for t in range(2)]
+    assert not results[1].keyframe and results[1].timings_ms["flow"] > 0.0
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -212,3 +230,7 @@ def test_pareto_front_keeps_only_undominated_points() -> None:
     rows = [{"mean_ms": 40, "miou": 64}, {"mean_ms": 20, "miou": 63}, {"mean_ms": 30, "miou": 62},
             {"mean_ms": 50, "miou": 66}, {"mean_ms": 20, "miou": 60}]
     assert pareto.pareto_front(rows) == {0, 1, 3}
+    # equal accuracy up to float rounding: the faster row dominates, and identical rows both stay
+    ties = [{"mean_ms": 31, "miou": 55.80000002}, {"mean_ms": 25, "miou": 55.8},
+            {"mean_ms": 25, "miou": 55.8}]
+    assert pareto.pareto_front(ties) == {1, 2}

@@ -15,7 +15,7 @@ _FAMILY_STYLE = {"per_frame": ("black", "s"), "fixed": ("tab:blue", "o"),
                  "adaptive": ("tab:orange", "^"), "budget": ("tab:green", "D")}
 
 
-def _short(policy: str) -> str:
+def short_policy(policy: str) -> str:
     """'adaptive:0.510578' -> 'adaptive:0.511' (labels only; records keep the exact spec)."""
     return re.sub(r"\d+\.\d+", lambda m: f"{float(m.group()):.3g}", policy)
 
@@ -37,7 +37,7 @@ def policy_table(records: Sequence[dict]) -> str:
             speedup = f"{r['fps'] / base['fps']:.2f}x"
             if r["miou"] is not None and base["miou"] is not None:
                 delta = f"{100 * (r['miou'] - base['miou']):+.1f}"
-        lines.append(f"{_short(r['policy']):<16} {_pct(r['miou']):>7} {_pct(r['tc']):>6} "
+        lines.append(f"{short_policy(r['policy']):<16} {_pct(r['miou']):>7} {_pct(r['tc']):>6} "
                      f"{100 * r['keyframe_ratio']:>6.1f} {r['fps']:>7.1f} "
                      f"{r['latency_ms']['mean']:>8.1f} {r['latency_ms']['p95']:>7.1f} "
                      f"{speedup:>8} {delta:>6}")
@@ -52,7 +52,7 @@ def stage_table(records: Sequence[dict]) -> str:
     for r in records:
         for kind, means in (r.get("stage_mean_ms_by_type") or {}).items():
             if means is not None:
-                lines.append(f"{_short(r['policy']):<16} {kind:<10} "
+                lines.append(f"{short_policy(r['policy']):<16} {kind:<10} "
                              + " ".join(f"{means[s]:>11.1f}" for s in STAGES))
     return "\n".join(lines)
 
@@ -74,7 +74,7 @@ def plot_policies(records: Sequence[dict], path: str | Path, *, title: str = "")
         color, marker = _FAMILY_STYLE.get(r["policy"].split(":")[0], ("grey", "x"))
         for axis, x in ((speed, r["fps"]), (ratio, 100 * r["keyframe_ratio"])):
             axis.scatter(x, 100 * r["miou"], color=color, marker=marker, s=60, zorder=3)
-            axis.annotate(_short(r["policy"]), (x, 100 * r["miou"]), textcoords="offset points",
+            axis.annotate(short_policy(r["policy"]), (x, 100 * r["miou"]), textcoords="offset points",
                           xytext=(6, 4), fontsize=8)
     for family in ("fixed", "adaptive"):
         rows = sorted((r for r in records if r["policy"].startswith(family) and r["miou"] is not None),
