@@ -3,6 +3,8 @@
 Run once on a machine with a CUDA GPU, from the repository root:
 
     .venv/bin/python benchmarks/gpu_bench.py --json out/gpu_bench.json > out/gpu_bench.md
+    .venv/bin/python benchmarks/gpu_bench.py --skip-full-res --deployment resnet18,resnet50 \
+        --json out/gpu_bench_deployment.json
 
 Progress and device details go to stderr; the Markdown section (stdout, also written beside the
 JSON) goes into docs/benchmarks.md with its date and machine; the JSON keeps every number.
@@ -70,8 +72,9 @@ def _sibling_script(name: str):
 
 
 timed = _sibling_script("model_bench").timed
-deployment = _sibling_script("deployment_bench")
 """(median, p95) ms of a call: the same measurement as benchmarks/model_bench.py's tables."""
+deployment = _sibling_script("deployment_bench")
+"""benchmarks/deployment_bench.py: its deployment PSPNet configurations, timed here on the GPU."""
 
 GRAPHS = ("low", "high", "full", "prop")
 FULL_RES = (1024, 2048)
@@ -196,7 +199,7 @@ def video_timing(backend: Backend, bundle: Bundle, frames: list[np.ndarray]) -> 
 
 
 def measure(bundle: Bundle, device: str, runs: int, frames: list[np.ndarray], report: dict,
-            engines: Path, model: str = "shipped architecture") -> None:
+            engines: Path, model: str = "shipped model") -> None:
     """Append the graph latency and video rows of every backend for ``bundle`` (named ``model``
     in the rows) to ``report``; TensorRT builds its engines into ``engines``."""
     size = "{}x{}".format(*bundle.input_size)
@@ -247,8 +250,11 @@ def markdown(report: dict) -> str:
              f"TensorRT {d['tensorrt'] or 'not installed'}.", "",
              f"Command: `.venv/bin/python benchmarks/gpu_bench.py {report['command']}`".rstrip(), "",
              f"Median and p95 of {runs} after {report['warmups']} warm-ups, batch 1{copies}. "
-             "1024x2048 rows: same architecture, random weights, untrained propagation head "
-             "(latency does not depend on the weights).", "",
+             "Rows other than the shipped model's: random weights and untrained propagation "
+             "(latency does not depend on the weights); \"shipped architecture\" is the shipped "
+             "network exported for a 1024x2048 input, \"resnet*-d8\" the deployment PSPNets of "
+             "benchmarks/deployment_bench.py (width 1.0, output stride 8, head 512, stride-4 "
+             "decoder 128) at 1024x2048.", "",
              "| model | backend | precision | graph | network input | median ms | p95 ms |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['backend']} ({r['device']}) | {r['precision']} | {r['graph']} | "
@@ -269,6 +275,31 @@ def markdown(report: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def measure_deployment(backbone: str, mode: str, device: str, frames: list[np.ndarray],
+                       report: dict, tmp: Path) -> None:
+    """Export deployment_bench's PSPNet of ``backbone`` with propagation ``mode`` at 1024x2048
+    into ``tmp`` and append its rows to ``report`` (an export failure becomes a failed note)."""
+    name = f"{backbone}-d8 {mode}"
+    log(f"exporting the deployment PSPNet {name} at 1024x2048 (parity check on the CPU)")
+    try:
+        bundle = deployment_bundle(backbone, mode, tmp / name.replace(" ", "_"))
+    except Exception as exc:  # keep the numbers measured so far
+        traceback.print_exc()
+        note(report, "failed", {"model": name, "backend": "export", "precision": "-",
+                                "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
+        return
+    measure(bundle, device, report["runs_full_res"], frames, report, tmp / "engines", model=name)
+    shutil.rmtree(bundle.root)
+
+
+def write_report(report: dict, path: Path) -> str:
+    """Write ``report`` to ``path`` (JSON) and its Markdown beside it; returns the Markdown."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.with_suffix(".md").write_text(text := markdown(report))
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="bundle (default: the shipped model)")
@@ -276,9 +307,11 @@ def main() -> int:
     parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
                         help="cuda (default), or cpu for a dry run of this script")
     parser.add_argument("--skip-full-res", action="store_true", help="skip the 1024x2048 network input")
-    parser.add_argument("--deployment", default="resnet18,resnet50",
-                        help="deployment PSPNet backbones at 1024x2048, comma-separated, of: "
-                             f"{', '.join(DEPLOYMENT_BACKBONES)} (default resnet18,resnet50; '' skips them)")
+    parser.add_argument("--deployment", default="",
+                        help="also time deployment PSPNets at 1024x2048 with these backbones, "
+                             f"comma-separated, of: {', '.join(DEPLOYMENT_BACKBONES)} (e.g. "
+                             "resnet18,resnet50; default none: each adds a CPU export of minutes "
+                             "and a TensorRT build)")
     parser.add_argument("--deployment-propagation", default="flow,kernel",
                         help="their propagation modes, comma-separated (default flow,kernel)")
     parser.add_argument("--frames", type=int, default=30, help="synthetic frames (default 30)")
@@ -323,23 +356,14 @@ def main() -> int:
                 note(report, "failed", {"model": "shipped architecture", "backend": "export",
                                         "precision": "-", "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
             else:
-                measure(big, args.device, report["runs_full_res"], frames, report, engines)
+                measure(big, args.device, report["runs_full_res"], frames, report, engines,
+                        model="shipped architecture")
+        write_report(report, args.json)
         for backbone in backbones:
             for mode in modes:
-                name = f"{backbone}-d8 {mode}"
-                log(f"exporting the deployment PSPNet {name} at 1024x2048 (parity check on the CPU)")
-                try:
-                    bundle = deployment_bundle(backbone, mode, Path(tmp) / name.replace(" ", "_"))
-                except Exception as exc:  # keep the numbers measured so far
-                    traceback.print_exc()
-                    note(report, "failed", {"model": name, "backend": "export", "precision": "-",
-                                            "network_input": "1024x2048"}, f"{type(exc).__name__}: {exc}")
-                    continue
-                measure(bundle, args.device, report["runs_full_res"], frames, report, engines, model=name)
-                shutil.rmtree(bundle.root)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    args.json.with_suffix(".md").write_text(text := markdown(report))
+                measure_deployment(backbone, mode, args.device, frames, report, Path(tmp))
+                write_report(report, args.json)  # each configuration takes minutes: keep it
+    text = write_report(report, args.json)
     log(f"wrote {args.json} and {args.json.with_suffix('.md')}\n")
     print(text, end="", flush=True)
     return 1 if report["failed"] else 0

@@ -21,6 +21,8 @@ training adapts the weights to the deep features.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,11 +59,12 @@ def _unband(matrix: torch.Tensor, taps: int) -> torch.Tensor:
 
 
 def _column_blocks(width: int) -> tuple[int, int]:
-    """(blocks, padding): how many BLOCK_WIDTH-column blocks cover ``width`` columns (one block
-    of ``width`` when it is narrower), and how many zero columns pad it to a whole number."""
-    block = min(width, BLOCK_WIDTH)
-    blocks = -(-width // block)
-    return blocks, blocks * block - width
+    """(blocks, padding): ``width`` columns split into the fewest blocks of at most BLOCK_WIDTH
+    columns, all of one width (a 33-wide map: 2 blocks of 17), and the zero columns that pad
+    the map to a whole number of them."""
+    width = int(width)  # a traced shape during ONNX export; the graphs have static sizes
+    blocks = math.ceil(width / BLOCK_WIDTH)
+    return blocks, blocks * math.ceil(width / blocks) - width
 
 
 def _windows(rows: torch.Tensor, blocks: int, block: int, radius: int) -> torch.Tensor:
