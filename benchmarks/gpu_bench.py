@@ -132,11 +132,10 @@ def full_res_bundle(source: Bundle, out: Path, size: tuple[int, int] = FULL_RES)
     settings = source.propagation or {"mode": "flow"}
     propagation = build_propagation(model, settings["mode"],
                                     **{k: v for k, v in settings.items() if k != "mode"})
-    # A scene-cut deviation no frame reaches: random features must not force keyframes.
-    temporal = {"max_interval": 30, "default_threshold": 1.0, "cut_deviation": 1e6,
-                "propagation": settings, "note": "untrained propagation, for latency only"}
+    # deployment_bench's block: no scene cuts (random features must not force keyframes)
+    temporal = {**deployment.temporal_block(settings["mode"]), "propagation": settings}
     if settings["mode"] == "flow":
-        temporal["flow_scale"] = (source.temporal or {}).get("flow_scale", 0.5)
+        temporal["flow_scale"] = source.temporal["flow_scale"] if source.temporal else 0.5
     return export_bundle(model, out, provenance={"benchmark": "random weights"},
                          propagation=propagation.eval(), temporal=temporal)
 

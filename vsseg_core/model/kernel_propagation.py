@@ -21,6 +21,7 @@ training adapts the weights to the deep features.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -59,20 +60,23 @@ def _unband(matrix: torch.Tensor, taps: int) -> torch.Tensor:
 
 
 def _column_blocks(width: int) -> tuple[int, int]:
-    """(blocks, padding): ``width`` columns split into the fewest blocks of at most BLOCK_WIDTH
-    columns, all of one width (a 33-wide map: 2 blocks of 17), and the zero columns that pad
-    the map to a whole number of them."""
+    """(blocks, block): ``width`` columns split into the fewest blocks of at most BLOCK_WIDTH
+    columns, all ``block`` wide (a 33-wide map: 2 blocks of 17; zero columns pad the rest)."""
     width = int(width)  # a traced shape during ONNX export; the graphs have static sizes
     blocks = math.ceil(width / BLOCK_WIDTH)
-    return blocks, blocks * math.ceil(width / blocks) - width
+    return blocks, math.ceil(width / blocks)
 
 
-def _windows(rows: torch.Tensor, blocks: int, block: int, radius: int) -> torch.Tensor:
-    """(..., W + 2r) rows, already padded by r on both sides -> (..., blocks, block + 2r): the
-    input columns each block of ``block`` output columns reads (neighbouring windows overlap by
-    2r columns)."""
+def _row_windows(x: torch.Tensor, radius: int, blocks: int, block: int) -> list[torch.Tensor]:
+    """``x`` (N, C, h, w) -> per kernel row dy in 0..2r, (N, h, blocks, C, block + 2r): the
+    columns of rows y + dy - r that each block of ``block`` output columns reads (zero outside
+    the map; neighbouring windows overlap by 2r columns)."""
+    height, width = x.shape[-2:]
     span = block + 2 * radius
-    return torch.stack([rows[..., b * block:b * block + span] for b in range(blocks)], dim=-2)
+    padded = F.pad(x, (radius, radius + blocks * block - width, radius, radius))
+    rows = [padded[:, :, dy:dy + height].permute(0, 2, 1, 3) for dy in range(2 * radius + 1)]
+    return [torch.stack([r[..., b * block:b * block + span] for b in range(blocks)], dim=2)
+            for r in rows]
 
 
 def local_correlation(key: torch.Tensor, current: torch.Tensor, radius: int) -> torch.Tensor:
@@ -85,16 +89,12 @@ def local_correlation(key: torch.Tensor, current: torch.Tensor, radius: int) -> 
     the K-wide band is kept. So the ONNX graph has O(K) products, and their cost grows with w
     (w x (block + 2r) per row), not w^2."""
     batch, channels, height, width = key.shape
-    size = 2 * radius + 1
-    blocks, extra = _column_blocks(width)
-    block = (width + extra) // blocks
-    padded = F.pad(key, (radius, radius + extra, radius, radius))
-    here = F.pad(current, (0, extra)).permute(0, 2, 3, 1).reshape(batch, height, blocks, block, channels)
-    scores = []
-    for dy in range(size):
-        window = _windows(padded[:, :, dy:dy + height].permute(0, 2, 1, 3), blocks, block, radius)
-        products = torch.matmul(here, window.transpose(2, 3))  # (N, h, blocks, block, block + 2r)
-        scores.append(_unband(products, size).reshape(batch, height, blocks * block, size)[:, :, :width])
+    blocks, block = _column_blocks(width)
+    here = F.pad(current, (0, blocks * block - width)).permute(0, 2, 3, 1).reshape(
+        batch, height, blocks, block, channels)
+    scores = [_unband(torch.matmul(here, window), 2 * radius + 1)  # (N, h, blocks, block, K)
+              .reshape(batch, height, blocks * block, -1)[:, :, :width]
+              for window in _row_windows(key, radius, blocks, block)]
     return torch.stack(scores, dim=1).permute(0, 1, 4, 2, 3).flatten(1, 2)
 
 
@@ -106,18 +106,15 @@ def local_filter(x: torch.Tensor, kernels: torch.Tensor, radius: int) -> torch.T
     that row's weights (cost linear in w, as in ``local_correlation``)."""
     batch, channels, height, width = x.shape
     size = 2 * radius + 1
-    blocks, extra = _column_blocks(width)
-    block = (width + extra) // blocks
-    padded = F.pad(x, (radius, radius + extra, radius, radius))
-    weights = F.pad(kernels, (0, extra)).view(batch, size, size, height, blocks, block)
+    blocks, block = _column_blocks(width)
+    weights = F.pad(kernels, (0, blocks * block - width)).view(
+        batch, size, size, height, blocks, block)
+    # (N, K, h, blocks, block + 2r, block): row dy's weights of each block as band matrices
     bands = _band(weights.permute(0, 1, 3, 4, 5, 2), block + 2 * radius).transpose(-1, -2)
-    total = None  # (N, h, blocks, C, block)
-    for dy in range(size):
-        window = _windows(padded[:, :, dy:dy + height].permute(0, 2, 1, 3), blocks, block, radius)
-        term = torch.matmul(window.transpose(2, 3), bands[:, dy])  # bands: (N, h, blocks, block + 2r, block)
-        total = term if total is None else total + term
-    out = total.permute(0, 3, 1, 2, 4).reshape(batch, channels, height, blocks * block)
-    return out[..., :width]
+    terms = (torch.matmul(window, bands[:, dy])  # (N, h, blocks, C, block)
+             for dy, window in enumerate(_row_windows(x, radius, blocks, block)))
+    out = functools.reduce(torch.add, terms).permute(0, 3, 1, 2, 4)
+    return out.reshape(batch, channels, height, blocks * block)[..., :width]
 
 
 def _unit_pattern(cells: torch.Tensor) -> torch.Tensor:
