@@ -41,7 +41,7 @@ def measure(root: str, data: str, split: str, max_distance: int) -> dict:
     model, propagation = load_model(bundle), load_propagation(bundle)
     if propagation is None:
         raise VssegError(f"{root} has no propagation; run `vsseg train-propagation` on it")
-    cache = FrameCache(CityscapesDataset(data, split), bundle.input_size, min_length=2)
+    cache = FrameCache.from_dataset(CityscapesDataset(data, split), bundle.input_size, min_length=2)
     scale = (bundle.temporal or {}).get("flow_scale", 0.5)
     record = calibrate(model, propagation, cache, max_distance=max_distance, flow_scale=scale)
     calibration = record["calibration"]

@@ -16,7 +16,7 @@ LAYERS = {
     3: ("model", "bundle"),
     4: ("runtime",),
     5: ("temporal",),
-    6: ("bags", "train", "export", "engine_check", "frame_info"),
+    6: ("bags", "train", "export", "importers", "engine_check", "frame_info"),
     7: ("cli", "__main__"),
 }
 """vsseg_core's first-level modules and packages by layer; vsseg_ros is layer 8."""

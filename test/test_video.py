@@ -244,16 +244,63 @@ def test_invalid_policy_strings(cli, video_data: Path, policy: str) -> None:
     assert policy in result.stderr and "fixed:K" in result.stderr
 
 
-def test_train_propagation_needs_every_frame_labelled(cli, tiny_bundle: Path, video_data: Path,
-                                                      tmp_path: Path) -> None:
+def test_train_propagation_with_labels_needs_labelled_frames(cli, tiny_bundle: Path,
+                                                            video_data: Path, tmp_path: Path) -> None:
     data = tmp_path / "D"
     shutil.copytree(video_data, data)
     shutil.rmtree(data / "gtFine_sequence")
+    shutil.rmtree(data / "gtFine", ignore_errors=True)
     result = cli("train-propagation", "--data", data, "--split", "val", "--model", tiny_bundle,
                  "--out", tmp_path / "b", "--iterations", "1", "--quiet")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "every frame labelled" in result.stderr
+    assert "no labelled frame" in result.stderr and "--targets soft" in result.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_sparse_labels_train_on_the_labelled_frames_only(video_data: Path, tmp_path: Path) -> None:
+    """Cityscapes labels one frame per snippet: the Deep Feature Flow protocol propagates to
+    that frame from 1..max_distance frames before it."""
+    from vsseg_core.train.propagation import FrameCache, PropagationConfig, pair_batch
+
+    data = tmp_path / "D"
+    shutil.copytree(video_data, data)
+    for label in (data / "gtFine_sequence").rglob("*_labelIds.png"):
+        if "_000008_" not in label.name:  # one labelled frame per sequence, as in Cityscapes
+            label.unlink()
+    labelled = sorted(p.name for p in data.rglob("*_labelIds.png"))
+    cache = FrameCache.from_dataset(CityscapesDataset(data, "val"), (64, 128), min_length=2)
+    targets = sorted(cache.sequences[s][i].label_path.name for s, i in cache.targets)
+    assert targets == labelled and len(targets) == 2
+    config = PropagationConfig(data=str(data), split="val", batch_size=4, max_distance=3)
+    keys, currents, _, labels = pair_batch(cache, np.random.default_rng(0), config, (16, 32))
+    assert labels is not None and labels.shape == (4, 64, 128)
+
+
+def test_train_propagation_label_free_on_a_folder_of_frames(cli, tiny_bundle: Path, frames,
+                                                            video_data: Path, tmp_path: Path) -> None:
+    """--targets soft trains on unlabelled frames (here a folder of PNGs), calibrates on
+    unlabelled sequences, and says the mIoU columns are n/a."""
+    folder, plain = tmp_path / "drive", tmp_path / "plain"
+    folder.mkdir()
+    for i, rgb in enumerate(frames):
+        cv2.imwrite(str(folder / f"frame{i}.png"), rgb[..., ::-1])
+    shutil.copytree(video_data, plain)
+    shutil.rmtree(plain / "gtFine_sequence")
+    result = cli("train-propagation", "--data", folder, "--targets", "soft", "--model",
+                 tiny_bundle, "--out", tmp_path / "b", "--iterations", "2", "--batch-size", "2",
+                 "--max-distance", "3", "--propagation", "kernel", "--val-data", plain, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert "n/a (unlabelled)" in result.stdout
+    bundle = Bundle.load(tmp_path / "b")
+    assert bundle.meta["provenance"]["propagation"]["config"]["targets"] == "soft"
+    assert bundle.temporal["calibration"]["keyframe_miou"] is None
+    refused = cli("train-propagation", "--data", folder, "--model", tiny_bundle, "--out",
+                  tmp_path / "c", "--iterations", "1", "--val-data", plain, "--quiet")
+    assert refused.returncode == 1 and "--targets soft" in refused.stderr
+    one_sequence = cli("train-propagation", "--data", folder, "--targets", "soft", "--model",
+                       tiny_bundle, "--out", tmp_path / "d", "--iterations", "1", "--quiet")
+    assert one_sequence.returncode == 1 and "--val-data" in one_sequence.stderr
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
 
 
 def test_spearman_handles_ties() -> None:

@@ -17,6 +17,7 @@ from vsseg_core.cli import (
     build_engine,
     evaluate,
     export,
+    import_model,
     labels,
     segment,
     synth,
@@ -26,8 +27,8 @@ from vsseg_core.cli import (
 from vsseg_core.cli.plugins import COMMANDS_GROUP, add_subcommands, plugin_commands
 from vsseg_core.errors import VssegError
 
-SUBCOMMANDS = (synth, train, train_propagation, export, segment, evaluate, bench, bag, build_engine,
-               labels)
+SUBCOMMANDS = (synth, train, train_propagation, export, import_model, segment, evaluate, bench, bag,
+               build_engine, labels)
 """Each module has NAME, HELP, add_arguments(parser) and run(args) -> int (``cli.plugins``)."""
 
 
@@ -52,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    command = " ".join(filter(None, (args.command, getattr(args, "bag_command", None))))
+    command = " ".join(filter(None, (args.command, getattr(args, "bag_command", None),
+                                     getattr(args, "import_command", None))))
     try:
         return int(args.run(args))
     except VssegError as exc:

@@ -2,14 +2,20 @@
 predictor and fusion head) and add prop.onnx to it.
 
 The segmentation network stays frozen. Pairs (keyframe, frame 1..--max-distance later) come
-from video sequences with every frame labelled (`vsseg synth` output). Afterwards the keyframe
+from video sequences. With --targets labels (default) the later frame is a labelled one: every
+frame of `vsseg synth` output, frame 19 of each Cityscapes snippet (the Deep Feature Flow
+protocol). --targets soft or hard train label-free, towards the network's own output, on any
+video: a Cityscapes-layout root (leftImg8bit_sequence/), a folder of frames or a video file.
+Afterwards the keyframe
 rules are calibrated on --val-data (default: --data): the default `adaptive` threshold and the
 scene-cut deviation, with the measurements they came from, go into model.json "temporal".
 The bundle is rewritten atomically (with its provenance extended), or written to --out.
 
-example (how the shipped model's propagation was trained, see docs/benchmarks.md):
+examples (how the shipped model's propagation was trained, see docs/benchmarks.md; then
+label-free on an imported model, from a video of your own):
   vsseg train-propagation --data data/synth_train --val-data data/synth_heldout \\
-      --model vsseg_core/default_model --iterations 800
+      --model vsseg_core/default_model --out runs/os16_kernel --propagation kernel --iterations 800
+  vsseg train-propagation --data drive.mp4 --targets soft --model bundles/r18 --propagation kernel
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 
 from vsseg_core.bundle import DEFAULT_BUNDLE, Bundle
 from vsseg_core.data.cityscapes import CityscapesDataset
+from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError
 from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.model.graphs import PROPAGATIONS
@@ -30,7 +37,11 @@ from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
 from vsseg_core.train.keyframe_rules import DEFAULT_TARGET_DISAGREEMENT, calibrate
 from vsseg_core.train.loop import data_description, machine_description
 from vsseg_core.train.memory import keep_freed_memory
-from vsseg_core.train.propagation import FrameCache, PropagationConfig, train_propagation
+from vsseg_core.train.propagation import TARGETS, FrameCache, PropagationConfig, train_propagation
+
+DEFAULT_MAX_FRAMES = 3000
+"""Frames of a video or image folder held in memory for label-free training (about 1.2 GB at
+256x512)."""
 
 NAME = "train-propagation"
 HELP = "train the propagation for non-keyframes (flow or kernel mode) and add prop.onnx to a bundle"
@@ -38,7 +49,15 @@ HELP = "train the propagation for non-keyframes (flow or kernel mode) and add pr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = PropagationConfig(data="")
-    parser.add_argument("--data", required=True, help="Cityscapes-layout root, every frame labelled")
+    parser.add_argument("--data", required=True,
+                        help="Cityscapes-layout root; with --targets soft/hard also a folder of "
+                             "frames or a video file")
+    parser.add_argument("--targets", default=d.targets, choices=TARGETS,
+                        help="labels: ground truth of labelled frames; soft / hard: label-free, "
+                             "the network's own probabilities / argmax on the frame "
+                             "(default %(default)s)")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES,
+                        help="video or folder --data: frames read (default %(default)s)")
     parser.add_argument("--split", default=d.split, help="training split (default %(default)s)")
     parser.add_argument("--val-data", help="calibration root (default: --data)")
     parser.add_argument("--val-split", default="val",
@@ -81,13 +100,19 @@ def run(args: argparse.Namespace) -> int:
     config = PropagationConfig(data=args.data, split=args.split, max_distance=args.max_distance,
                                iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
                                flow_scale=args.flow_scale, seed=args.seed, mode=args.propagation,
-                               kernel_size=args.kernel_size)
+                               kernel_size=args.kernel_size, targets=args.targets)
+    kind = open_frames(args.data).kind
+    frames = training_frames(args, kind, bundle.input_size, labelled=not config.label_free)
     val_data, val_split = (args.val_data, args.val_split) if args.val_data else (args.data, args.split)
-    calibration_frames = FrameCache(CityscapesDataset(val_data, val_split), bundle.input_size,
-                                    min_length=2)
+    calibration_frames = frames if not args.val_data else FrameCache.from_dataset(
+        CityscapesDataset(val_data, val_split), bundle.input_size, min_length=2, labelled=False)
+    if len(calibration_frames.sequences) < 2:
+        raise ConfigError(f"{val_data} holds one sequence; calibrating the keyframe rules needs "
+                          "two or more (the scene-cut rule compares frames across sequences): "
+                          "pass --val-data with a Cityscapes-layout root of several sequences")
     model = load_model(bundle)
     keep_freed_memory()
-    propagation, record = train_propagation(model, config, progress=not args.quiet)
+    propagation, record = train_propagation(model, config, progress=not args.quiet, frames=frames)
     print(f"trained {config.mode} propagation: {config.iterations} iterations in "
           f"{record['training_seconds']:.0f} s, final loss {record['final_loss']:.3f}")
     flow = {"flow_scale": config.flow_scale} if config.mode == "flow" else {}
@@ -104,14 +129,35 @@ def run(args: argparse.Namespace) -> int:
         print(f"updating the shipped model in {bundle.root}")
     result = export_bundle(model, out, provenance=provenance, propagation=propagation,
                            temporal=temporal, overwrite=replace or args.overwrite,
-                           parity_frames=sample_frames(val_data, val_split))
+                           parity_frames=sample_frames(val_data, val_split)
+                           if args.val_data or kind == "cityscapes" else ())
     cal = temporal["calibration"]
     print(f"calibrated on {cal['pairs']} frame pairs: default adaptive threshold "
           f"{temporal['default_threshold']:.3f}, scene-cut deviation {temporal['cut_deviation']}, "
           f"Spearman(deviation, disagreement) {cal['spearman_deviation_disagreement']:.2f}")
     for row in cal["by_distance"]:
-        print(f"  distance {row['distance']:>2}: propagated mIoU {100 * row['miou']:.1f}%  "
+        print(f"  distance {row['distance']:>2}: propagated mIoU {_percent(row['miou'])}  "
               f"disagreement {100 * row['disagreement_mean']:.1f}%  deviation "
               f"{row['deviation_mean']:.3f}")
-    print(f"keyframe mIoU on the same frames {100 * cal['keyframe_miou']:.1f}%; wrote {result.root}")
+    print(f"keyframe mIoU on the same frames {_percent(cal['keyframe_miou'])}; wrote {result.root}")
     return 0
+
+
+def _percent(fraction: float | None) -> str:
+    return "n/a (unlabelled)" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def training_frames(args: argparse.Namespace, kind: str, size: tuple[int, int], *,
+                    labelled: bool) -> FrameCache:
+    """The training sequences of --data (a ``data.sources`` ``kind``): a Cityscapes-layout
+    split, or (label-free only) the frames of a folder or video."""
+    if kind == "cityscapes":
+        return FrameCache.from_dataset(CityscapesDataset(args.data, args.split), size,
+                                       min_length=2, labelled=labelled)
+    if labelled:
+        raise ConfigError(f"--data {args.data} is a {kind}, which has no labels; train "
+                          "label-free with --targets soft, or pass a Cityscapes-layout root")
+    if args.max_frames < 2:
+        raise ConfigError(f"--max-frames must be >= 2, got {args.max_frames}")
+    return FrameCache.from_frames(open_frames(args.data), size, min_length=2, source=str(args.data),
+                                  max_frames=args.max_frames)

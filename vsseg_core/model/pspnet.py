@@ -49,10 +49,23 @@ class ModelConfig:
     """Channels of the stride-4 decoder in ``classify``; 0 = plain PSPNet classifier."""
     aux_head: bool = field(default=True, compare=False)
     """Auxiliary layer3 head for training only; never exported."""
+    stem: str = "conv7"
+    """ResNet stem: "conv7" (7x7 convolution) or "deep" (three 3x3, mmseg's ResNetV1c)."""
+    dilate_basic_conv2: bool = True
+    """Dilate both 3x3 convolutions of basic blocks (False: only the first, as mmseg)."""
+    pooling: str = "fixed"
+    """Pyramid pooling windows: "fixed" (vsseg's own) or "adaptive" (AdaptiveAvgPool2d exactly,
+    imported networks); see ``model.ppm``."""
+    ppm_channels: int = 0
+    """Width of each pyramid-pooling branch; 0 = deep channels / number of bins (vsseg's own),
+    mmseg's PSPHead uses its ``channels`` (= ``head_channels``)."""
 
     def __post_init__(self) -> None:
         if self.head_channels < 1:
             raise ValueError(f"head channels {self.head_channels}: must be >= 1")
+        if self.ppm_channels < 0:
+            raise ValueError(f"pyramid pooling channels {self.ppm_channels}: must be >= 0 "
+                             "(0 = deep channels / bins)")
         if self.decoder_channels < 0:
             raise ValueError(f"decoder channels {self.decoder_channels}: must be >= 0 (0 = no decoder)")
         height, width = self.input_size
@@ -109,9 +122,11 @@ class PSPNet(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1))
         self.backbone = ResNet(depth=config.backbone, width=config.width,
-                               output_stride=config.output_stride)
+                               output_stride=config.output_stride, stem=config.stem,
+                               dilate_basic_conv2=config.dilate_basic_conv2)
         ch = self.backbone.channels
-        self.ppm = PyramidPooling(ch.high, bins=config.bins, feature_size=config.feature_size)
+        self.ppm = PyramidPooling(ch.high, bins=config.bins, feature_size=config.feature_size,
+                                  branch_ch=config.ppm_channels, pooling=config.pooling)
         self.head = nn.Sequential(_conv_bn_relu(self.ppm.out_channels, config.head_channels, 3),
                                   nn.Dropout2d(0.1))
         self.decoder: Decoder | None = None

@@ -18,6 +18,8 @@ the current frame (fraction of pixels whose label differs). From those pairs:
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,7 +101,7 @@ def calibrate(model: PSPNet, propagation: Propagation, cache: FrameCache, *,
             "fit": {"slope": float(slope), "intercept": float(intercept)},
             "consecutive_deviation_p99": within_high,
             "cross_sequence_deviation_p1": cross_low,
-            "keyframe_miou": measured.keyframe_scores.miou(),
+            "keyframe_miou": _miou(measured.keyframe_scores),
             "by_distance": _by_distance(deviation, disagreement, measured),
         },
     }
@@ -121,8 +123,8 @@ def _measure_from_keyframe(model: PSPNet, propagation: Propagation, cache: Frame
     key_low = low_features(model, key_rgb[None])
     key_deep = model.forward_high(key_low)
     measured.key_lows.append((seq, key_low.numpy()))
-    measured.keyframe_scores.update(model.classify(key_deep, key_low).argmax(1)[0].numpy().astype(np.uint8),
-                                    cache.labels(seq, start))
+    _score(measured.keyframe_scores, model.classify(key_deep, key_low).argmax(1)[0],
+           cache.labels(seq, start))
     for distance in range(1, max_distance + 1):
         rgb = cache.image(seq, start + distance)
         low = low_features(model, rgb[None])
@@ -134,8 +136,19 @@ def _measure_from_keyframe(model: PSPNet, propagation: Propagation, cache: Frame
         measured.deviations.append(feature_deviation(low.numpy(), key_low.numpy()))
         measured.disagreements.append(float((propagated != full).float().mean()))
         measured.distances.append(distance)
-        measured.by_distance[distance].update(propagated.numpy().astype(np.uint8),
-                                              cache.labels(seq, start + distance))
+        _score(measured.by_distance[distance], propagated, cache.labels(seq, start + distance))
+
+
+def _score(scores: ConfusionMatrix, predicted: torch.Tensor, truth: np.ndarray | None) -> None:
+    """Add (H, W) ``predicted`` trainIds to ``scores`` where the frame is labelled."""
+    if truth is not None:
+        scores.update(predicted.numpy().astype(np.uint8), truth)
+
+
+def _miou(scores: ConfusionMatrix) -> float | None:
+    """mIoU in [0, 1]; None (JSON null) when no labelled frame was scored."""
+    miou = scores.miou()
+    return None if math.isnan(miou) else miou
 
 
 def _fit_threshold(deviation: np.ndarray, disagreement: np.ndarray,
@@ -168,5 +181,5 @@ def _by_distance(deviation: np.ndarray, disagreement: np.ndarray, measured: _Mea
         {"distance": d, "pairs": int(sum(1 for x in distances if x == d)),
          "deviation_mean": float(deviation[np.array(distances) == d].mean()),
          "disagreement_mean": float(disagreement[np.array(distances) == d].mean()),
-         "miou": measured.by_distance[d].miou()}
+         "miou": _miou(measured.by_distance[d])}
         for d in sorted(set(distances))]

@@ -12,8 +12,10 @@ cross-entropy against the current frame's labels (so every frame must be labelle
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError, FrameRecord
+from vsseg_core.data.cityscapes import CityscapesDataset, DatasetError
+from vsseg_core.data.sources import InputFrame
 from vsseg_core.errors import VssegError
 from vsseg_core.labels import IGNORE_ID
 from vsseg_core.model.graphs import PROPAGATIONS, Propagation, build_propagation
@@ -34,6 +37,8 @@ from vsseg_core.train.data import class_weights
 
 DEFAULT_FLOW_SCALE = 0.5
 """DIS runs on the network input downscaled by this factor (see ``grid_flow``)."""
+TARGETS = ("labels", "soft", "hard")
+"""What a propagated frame is trained towards (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,8 @@ class PropagationConfig:
     flow_scale: float = DEFAULT_FLOW_SCALE
     class_weight_power: float = 0.5
     seed: int = 0
+    targets: str = "labels"
+    """One of TARGETS: ground truth, or the frozen network's soft or hard output (label-free)."""
 
     def __post_init__(self) -> None:
         for name in ("max_distance", "iterations", "batch_size", "hidden"):
@@ -69,6 +76,12 @@ class PropagationConfig:
             raise VssegError(f"--propagation {self.mode!r}: choose {' or '.join(PROPAGATIONS)}")
         if not (3 <= self.kernel_size <= 15 and self.kernel_size % 2):
             raise VssegError(f"--kernel-size must be odd, 3..15, got {self.kernel_size}")
+        if self.targets not in TARGETS:
+            raise VssegError(f"--targets {self.targets!r}: choose {', '.join(TARGETS)}")
+
+    @property
+    def label_free(self) -> bool:
+        return self.targets != "labels"
 
     def options(self) -> dict:
         """The module options model.json records under "temporal" "propagation"."""
@@ -80,39 +93,80 @@ class PropagationConfig:
         return build_propagation(model, **self.options())
 
 
-class FrameCache:
-    """Frames of labelled sequences at the network input size, loaded once.
+class _Frame:
+    """A frame of a source that is not a Cityscapes-layout dataset, kept in memory."""
 
-    ``image(s, i)``: (H, W, 3) uint8 RGB; ``labels(s, i)``: (H, W) uint8 trainIds.
+    def __init__(self, frame: InputFrame, size: tuple[int, int]) -> None:
+        self.rgb = _resized(frame.rgb, size, cv2.INTER_AREA)
+        self.labels = None if frame.labels is None else _resized(frame.labels, size,
+                                                                 cv2.INTER_NEAREST)
+        self.image_path = frame.stem
+
+    def load_image(self) -> np.ndarray:
+        return self.rgb
+
+    def load_labels(self) -> np.ndarray | None:
+        return self.labels
+
+
+def _resized(pixels: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    if pixels.shape[:2] == size:
+        return pixels
+    return cv2.resize(pixels, (size[1], size[0]), interpolation=interpolation)
+
+
+class FrameCache:
+    """Frames of video sequences at the network input size, loaded once.
+
+    ``image(s, i)``: (H, W, 3) uint8 RGB; ``labels(s, i)``: (H, W) uint8 trainIds, or None for
+    an unlabelled frame. ``targets``: the (sequence, index) pairs training may propagate to —
+    labelled frames after a sequence's first (``labelled=True``), else every frame after it.
     """
 
-    def __init__(self, dataset: CityscapesDataset, size: tuple[int, int], min_length: int) -> None:
+    def __init__(self, sequences: list[tuple], size: tuple[int, int], min_length: int, *,
+                 source: str, labelled: bool = True) -> None:
         self.size = size
-        self.sequences: list[tuple[FrameRecord, ...]] = [
-            seq.frames for seq in dataset.sequences if len(seq) >= min_length]
+        self.sequences = [seq for seq in sequences if len(seq) >= min_length]
         if not self.sequences:
-            raise DatasetError(f"{dataset.root} ({dataset.split}) has no sequence of at least "
-                               f"{min_length} frames; propagation needs video sequences")
-        unlabelled = [r.image_path for seq in self.sequences for r in seq if r.label_path is None]
-        if unlabelled:
-            raise DatasetError(f"{unlabelled[0]} has no labels: propagation training needs every "
-                               "frame labelled (gtFine_sequence), e.g. `vsseg synth` output")
+            raise DatasetError(f"{source} has no sequence of at least {min_length} frames; "
+                               "propagation needs video sequences")
+        self.targets = [(s, i) for s, seq in enumerate(self.sequences) for i in range(1, len(seq))
+                        if not labelled or _has_labels(seq[i])]
+        if not self.targets:
+            raise DatasetError(f"{source} has no labelled frame after the first of a sequence; "
+                               "training towards labels needs them (gtFine or "
+                               "gtFine_sequence); or train label-free with --targets soft")
         self.image = lru_cache(maxsize=None)(self._image)
         self.labels = lru_cache(maxsize=None)(self._labels)
 
-    def _image(self, seq: int, index: int) -> np.ndarray:
-        rgb = self.sequences[seq][index].load_image()
-        if rgb.shape[:2] != self.size:
-            rgb = cv2.resize(rgb, (self.size[1], self.size[0]), interpolation=cv2.INTER_AREA)
-        return rgb
+    @classmethod
+    def from_dataset(cls, dataset: CityscapesDataset, size: tuple[int, int], min_length: int, *,
+                     labelled: bool = True) -> "FrameCache":
+        """The sequences of a Cityscapes-layout split (frames read on first use)."""
+        return cls([seq.frames for seq in dataset.sequences], size, min_length,
+                   source=f"{dataset.root} ({dataset.split})", labelled=labelled)
 
-    def _labels(self, seq: int, index: int) -> np.ndarray:
+    @classmethod
+    def from_frames(cls, frames: Iterable[InputFrame], size: tuple[int, int], min_length: int, *,
+                    source: str, max_frames: int) -> "FrameCache":
+        """Unlabelled training frames of any ``data.sources`` stream (a folder of images, a
+        video), grouped by sequence, at most ``max_frames`` of them held in memory."""
+        grouped: dict[str, list[_Frame]] = {}
+        for frame in itertools.islice(frames, max_frames):
+            grouped.setdefault(frame.sequence, []).append(_Frame(frame, size))
+        return cls([tuple(seq) for seq in grouped.values()], size, min_length, source=source,
+                   labelled=False)
+
+    def _image(self, seq: int, index: int) -> np.ndarray:
+        return _resized(self.sequences[seq][index].load_image(), self.size, cv2.INTER_AREA)
+
+    def _labels(self, seq: int, index: int) -> np.ndarray | None:
         labels = self.sequences[seq][index].load_labels()
-        assert labels is not None  # checked in __init__
-        if labels.shape != self.size:
-            labels = cv2.resize(labels, (self.size[1], self.size[0]),
-                                interpolation=cv2.INTER_NEAREST)
-        return labels
+        return None if labels is None else _resized(labels, self.size, cv2.INTER_NEAREST)
+
+
+def _has_labels(frame: object) -> bool:
+    return getattr(frame, "label_path", None) is not None or getattr(frame, "labels", None) is not None
 
 
 @torch.no_grad()
@@ -136,34 +190,52 @@ def pair_batch(cache: FrameCache, rng: np.random.Generator, config: PropagationC
                low_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
     """Random pairs: (key RGB (B, H, W, 3), current RGB (B, H, W, 3), flow (B, 2, h, w) on the
     low-level grid (None in the kernel mode, which needs none), current labels (B, H, W)
-    uint8)."""
+    uint8 (None when training label-free)). The current frame is one of ``cache.targets``, the
+    keyframe 1..max_distance frames before it."""
     keys, currents, flows, labels = [], [], [], []
     for _ in range(config.batch_size):
-        seq = int(rng.integers(len(cache.sequences)))
-        length = len(cache.sequences[seq])
-        distance = int(rng.integers(1, min(config.max_distance, length - 1) + 1))
-        current = int(rng.integers(distance, length))
+        seq, current = cache.targets[int(rng.integers(len(cache.targets)))]
+        distance = int(rng.integers(1, min(config.max_distance, current) + 1))
         key_rgb, cur_rgb = cache.image(seq, current - distance), cache.image(seq, current)
         keys.append(key_rgb)
         currents.append(cur_rgb)
         if config.mode == "flow":
             flows.append(grid_flow(cur_rgb, key_rgb, low_size, config.flow_scale)[0])
-        labels.append(cache.labels(seq, current))
-    return np.stack(keys), np.stack(currents), np.stack(flows) if flows else None, np.stack(labels)
+        if not config.label_free:
+            labels.append(cache.labels(seq, current))
+    return (np.stack(keys), np.stack(currents), np.stack(flows) if flows else None,
+            np.stack(labels) if labels else None)
 
 
-def train_propagation(model: PSPNet, config: PropagationConfig, *, progress: bool = True
-                      ) -> tuple[Propagation, dict]:
-    """Train a propagation module of ``config.mode`` for the frozen ``model``; returns it (eval
-    mode) and a record of the run (config, seconds, final loss)."""
+def propagation_loss(model: PSPNet, logits: torch.Tensor, low: torch.Tensor,
+                     labels: np.ndarray | None, config: PropagationConfig,
+                     weights: torch.Tensor | None) -> torch.Tensor:
+    """The loss of propagated ``logits`` (B, classes, H, W) of frames with low-level features
+    ``low``: against ``labels`` (B, H, W), or (label-free) the frozen model's own output."""
+    if labels is not None:
+        return F.cross_entropy(logits, torch.from_numpy(labels).long(), weight=weights,
+                               ignore_index=IGNORE_ID)
+    with torch.no_grad():
+        teacher = model.classify(model.forward_high(low), low)
+    target = teacher.softmax(1) if config.targets == "soft" else teacher.argmax(1)
+    return F.cross_entropy(logits, target)
+
+
+def train_propagation(model: PSPNet, config: PropagationConfig, *, progress: bool = True,
+                      frames: FrameCache | None = None) -> tuple[Propagation, dict]:
+    """Train a propagation module of ``config.mode`` for the frozen ``model`` on ``frames``
+    (default: ``config.data``'s split); returns it (eval mode) and a record of the run
+    (config, seconds, final loss)."""
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = model.cpu().eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    dataset = CityscapesDataset(config.data, config.split)
-    cache = FrameCache(dataset, model.config.input_size, min_length=2)
-    weights = class_weights([r for seq in cache.sequences for r in seq], config.class_weight_power)
+    cache = frames or FrameCache.from_dataset(CityscapesDataset(config.data, config.split),
+                                              model.config.input_size, min_length=2,
+                                              labelled=not config.label_free)
+    weights = None if config.label_free else class_weights(
+        [cache.sequences[s][i] for s, i in cache.targets], config.class_weight_power)
     propagation = config.build(model)
     optimizer = torch.optim.AdamW(propagation.parameters(), lr=config.lr, weight_decay=1e-4)
     start, losses = time.perf_counter(), []
@@ -178,8 +250,7 @@ def train_propagation(model: PSPNet, config: PropagationConfig, *, progress: boo
             with torch.no_grad():
                 key_deep = model.forward_high(key_low)
             deep = propagate(propagation, key_deep, key_low, low, flows)
-            loss = F.cross_entropy(model.classify(deep, low), torch.from_numpy(labels).long(),
-                                   weight=weights, ignore_index=IGNORE_ID)
+            loss = propagation_loss(model, model.classify(deep, low), low, labels, config, weights)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

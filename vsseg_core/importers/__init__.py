@@ -1,0 +1,1 @@
+"""Import networks trained elsewhere (mmsegmentation checkpoints, ONNX models) as bundles."""
