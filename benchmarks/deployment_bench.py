@@ -49,6 +49,7 @@ from tqdm import tqdm
 
 from vsseg_core.bundle import Bundle
 from vsseg_core.export import export_bundle
+from vsseg_core.importers import mmseg
 from vsseg_core.machine import describe_machine
 from vsseg_core.model.graphs import PROPAGATIONS as MODES
 from vsseg_core.model.graphs import Propagation, build_propagation, graph_modules
@@ -81,6 +82,7 @@ TEMPORAL = {"flow_scale": 0.5, "max_interval": 30, "default_threshold": 1.0, "cu
 """model.json "temporal" of the benchmark bundles: DIS at half the network input size, and no
 scene cuts (random-weight features must not force keyframes); POLICY ignores the others."""
 STAGE_COLUMNS = tuple(s for s in STAGES if s != "total")
+LAYOUTS = ("vsseg", "mmseg")
 
 
 def log(message: str) -> None:
@@ -89,8 +91,13 @@ def log(message: str) -> None:
 
 
 def deployment_config(backbone: str, size: tuple[int, int], *, head_channels: int = HEAD_CHANNELS,
-                      decoder_channels: int = DECODER_CHANNELS) -> ModelConfig:
-    """The deployment PSPNet for ``backbone`` at network input ``size`` (H, W) pixels."""
+                      decoder_channels: int = DECODER_CHANNELS, layout: str = "vsseg") -> ModelConfig:
+    """The deployment PSPNet for ``backbone`` at network input ``size`` (H, W) pixels; layout
+    "mmseg" is the network `vsseg import mmseg` builds for mmseg's ``pspnet_r*-d8`` config
+    (deep stem, adaptive pooling, its own head widths, plain classifier; the width options do
+    not apply)."""
+    if layout == "mmseg":
+        return mmseg.model_config(f"pspnet_r{backbone.removeprefix('resnet')}-d8", input_size=size)
     return ModelConfig(backbone=backbone, input_size=size, head_channels=head_channels,
                        decoder_channels=decoder_channels, aux_head=False, **ARCHITECTURE)
 
@@ -265,9 +272,13 @@ def markdown(report: dict) -> str:
              f"Machine: {report['machine']}; ONNX Runtime {report['onnxruntime']} "
              f"(CPUExecutionProvider, {report['threads']} intra-op threads), torch {report['torch']}.", "",
              f"Command: `{report['command']}`", "",
-             f"PSPNet, width {arch['width']}, output stride {arch['output_stride']}, bins "
-             f"{tuple(arch['bins'])}, head {arch['head_channels']} channels, stride-4 decoder "
-             f"{arch['decoder_channels']} channels; random weights, untrained propagation module. "
+             (f"PSPNet, width {arch['width']}, output stride {arch['output_stride']}, bins "
+              f"{tuple(arch['bins'])}, head {arch['head_channels']} channels, stride-4 decoder "
+              f"{arch['decoder_channels']} channels" if arch.get("layout", "vsseg") == "vsseg" else
+              "The networks `vsseg import mmseg` builds for mmsegmentation's pspnet_r18-d8 / "
+              "pspnet_r50-d8 configs (ResNetV1c deep stem, output stride 8, adaptive pyramid "
+              "pooling, head 128 / 512 channels, plain classifier)")
+             + "; random weights, untrained propagation module. "
              f"`VideoSegmenter`, policy {POLICY}, {report['frames']} synthetic driving frames at the "
              f"network input size after warm-up and {UNTIMED_FRAMES} untimed frames. Median ms per "
              "stage; ratio = propagated / keyframe total; GFLOPs of the network graphs the frame "
@@ -310,6 +321,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--decoder-channels", type=int, default=DECODER_CHANNELS,
                         help=f"stride-4 decoder channels (default {DECODER_CHANNELS}; "
                              "0 = plain PSPNet classifier)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="vsseg",
+                        help="vsseg: the architecture above; mmseg: mmsegmentation's "
+                             "pspnet_r*-d8 as `vsseg import mmseg` builds it (default %(default)s)")
     parser.add_argument("--json", type=Path, help="write every number here")
     return parser
 
@@ -332,7 +346,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     widths = {"head_channels": args.head_channels, "decoder_channels": args.decoder_channels}
     with torch.device("meta"):  # architecture errors now, not after an hour of other runs
         for backbone in args.backbones:
-            _checked(parser, "--backbones", lambda: PSPNet(deployment_config(backbone, (256, 512))))
+            _checked(parser, "--backbones", lambda: PSPNet(deployment_config(
+                backbone, (256, 512), layout=args.layout)))
         for size in args.sizes:
             _checked(parser, "--sizes", lambda: PSPNet(deployment_config("resnet18", size)))
         _checked(parser, "--head-channels/--decoder-channels",
@@ -351,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
               "torch": torch.__version__, "command": command, "threads": args.threads,
               "policy": POLICY, "frames": args.frames, "untimed_frames": UNTIMED_FRAMES,
               "architecture": {**ARCHITECTURE, "head_channels": args.head_channels,
-                               "decoder_channels": args.decoder_channels}, "runs": []}
+                               "decoder_channels": args.decoder_channels, "layout": args.layout},
+              "runs": []}
     try:  # a path that cannot be written fails now, not after the first configuration
         write_json(args.json, report)
     except OSError as exc:
@@ -363,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         frames = synthetic_frames(size, args.frames)
         for backbone in args.backbones:
             config = deployment_config(backbone, size, head_channels=args.head_channels,
-                                       decoder_channels=args.decoder_channels)
+                                       decoder_channels=args.decoder_channels, layout=args.layout)
             for mode in args.propagation:
                 report["runs"].append(_measured(config, mode, frames, args.threads))
                 write_json(args.json, report)

@@ -20,8 +20,16 @@ mis-mapped BN), and writes
                        SegDataPreProcessor (fed BGR, as mmseg's loader gives it) and
                        EncoderDecoder.encode_decode (whole-image inference)
 
-``--check`` regenerates into a temporary directory and compares: the state dicts must be equal
-bit for bit and the logits within 1e-6 (the same torch wheel gives the same bits; the tolerance
+and, for `vsseg import onnx`, the R18 network exported by torch.onnx from mmseg's own modules
+(normalised RGB in, logits at the input size out) at 96x192, where every pyramid bin divides the
+12x24 feature map (mmseg's AdaptiveAvgPool2d exports only then):
+
+    pspnet_r18-d8_tiny_96x192.onnx         input "input" (1, 3, 96, 192), output "logits"
+    pspnet_r18-d8_tiny_96x192_logits.npz   image, logits (as above), low and deep: the names
+                                           of mmseg's layer1 and PSPHead-bottleneck outputs
+
+``--check`` regenerates into a temporary directory and compares: the state dicts and the ONNX
+file must be equal bit for bit and the logits within 1e-6 (the same torch wheel gives the same bits; the tolerance
 allows another CPU's kernels).
 
 mmcv-lite has no compiled ops; `import mmseg.models` imports ``mmcv.ops`` only for heads PSPNet
@@ -124,6 +132,44 @@ def mmseg_logits(model: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
         return model.encode_decode(data["inputs"], metas).numpy().astype(np.float32)
 
 
+ONNX_SIZE = (96, 192)
+
+
+class _Logits(torch.nn.Module):
+    """mmseg's EncoderDecoder on normalised input, logits resized to the input (encode_decode)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        metas = [dict(img_shape=ONNX_SIZE, ori_shape=ONNX_SIZE, pad_shape=ONNX_SIZE)]
+        return self.model.encode_decode(x, metas)
+
+
+def write_onnx(model: torch.nn.Module, out: Path, name: str) -> None:
+    """Export ``model`` with torch.onnx (opset 17) and record the logits and split tensor names."""
+    import onnx
+
+    path = out / f"{name}_96x192.onnx"
+    rgb = np.random.default_rng(7).integers(0, 256, (1, *ONNX_SIZE, 3), dtype=np.uint8)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in ([123.675, 116.28, 103.53],
+                                                            [58.395, 57.12, 57.375]))
+    x = (torch.from_numpy(rgb).permute(0, 3, 1, 2).float() - mean) / std
+    network = _Logits(model).eval()  # the exporter restores the wrapper's mode on the model
+    torch.onnx.export(network, (x,), str(path), dynamo=False, opset_version=17,
+                      input_names=["input"], output_names=["logits"])
+    graph = onnx.load(str(path)).graph
+    outputs = [o for node in graph.node for o in node.output]
+    low = [o for o in outputs if o.startswith("/backbone/layer1/")][-1]
+    deep = [o for o in outputs if o.startswith("/bottleneck/")][-1]
+    with torch.no_grad():
+        logits = network(x).numpy()
+    np.savez_compressed(out / f"{name}_96x192_logits.npz", image=rgb, logits=logits,
+                        low=np.array(low), deep=np.array(deep))
+    print(f"wrote {path} (low {low}, deep {deep})")
+
+
 def write(out: Path) -> None:
     import mmseg
 
@@ -140,6 +186,8 @@ def write(out: Path) -> None:
         torch.save({"meta": meta, "state_dict": model.state_dict()}, out / f"{name}.pth")
         np.savez_compressed(out / f"{name}_logits.npz", image=rgb, logits=mmseg_logits(model, rgb))
         print(f"wrote {out / name}.pth and {name}_logits.npz")
+        if depth == 18:
+            write_onnx(model, out, name)
 
 
 def check() -> int:
@@ -155,6 +203,16 @@ def check() -> int:
             print(f"{name}: state dict {'identical' if same else 'DIFFERS'}, "
                   f"max |logit diff| {diff:.1e}")
             bad += not same or diff > LOGIT_TOLERANCE
+        for onnx_logits in sorted(OUT.glob("*_96x192_logits.npz")):
+            old, new = np.load(onnx_logits), np.load(Path(tmp) / onnx_logits.name)
+            diff = float(np.abs(old["logits"] - new["logits"]).max())
+            names = (str(old["low"]), str(old["deep"])) == (str(new["low"]), str(new["deep"]))
+            graph = onnx_logits.name.replace("_logits.npz", ".onnx")
+            same_graph = (OUT / graph).read_bytes() == (Path(tmp) / graph).read_bytes()
+            print(f"{onnx_logits.name}: max |logit diff| {diff:.1e}, split tensor names "
+                  f"{'identical' if names else 'DIFFER'}; {graph} "
+                  f"{'identical' if same_graph else 'DIFFERS'}")
+            bad += not names or not same_graph or diff > LOGIT_TOLERANCE
     return 1 if bad else 0
 
 

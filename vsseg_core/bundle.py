@@ -40,6 +40,9 @@ PROPAGATION_INPUTS = {propagation.MODE: propagation.INPUTS,
                       kernel_propagation.MODE: kernel_propagation.INPUTS}
 """Inputs of the prop graph in each propagation mode (model.json "temporal" "propagation"
 "mode"; bundles without it are "flow", the only mode before the kernel mode existed)."""
+ONNX_NETWORK = "onnx"
+"""model.json "network" of bundles split from an ONNX model by `vsseg import onnx`: no
+"architecture" and no PyTorch weights (``Bundle.config`` is None)."""
 MANIFEST = "model.json"
 WEIGHTS = "weights.pt"
 PROPAGATION_WEIGHTS = "propagation.pt"
@@ -80,17 +83,25 @@ class GraphSpec:
 
 @dataclass(frozen=True)
 class Bundle:
-    """A loaded, verified bundle. ``meta`` is the parsed model.json."""
+    """A loaded, verified bundle. ``meta`` is the parsed model.json; ``config`` the PSPNet
+    architecture, None for graphs split from an ONNX model (``vsseg import onnx``)."""
 
     root: Path
     meta: dict
-    config: ModelConfig
+    config: ModelConfig | None
     graphs: dict[str, GraphSpec]
 
     @property
     def input_size(self) -> tuple[int, int]:
         """(H, W) pixels every graph expects."""
-        return self.config.input_size
+        image = self.graph("low").inputs["image"]
+        return image[2], image[3]
+
+    @property
+    def low_size(self) -> tuple[int, int]:
+        """(h, w) of the low-level features."""
+        low = self.graph("low").outputs["low"]
+        return low[2], low[3]
 
     @property
     def temporal(self) -> dict | None:
@@ -134,7 +145,8 @@ class Bundle:
             if meta.get("format") != BUNDLE_FORMAT:
                 raise BundleError(f"{manifest}: format {meta.get('format')!r} is not "
                                   f"{BUNDLE_FORMAT!r}; re-export with this version of vsseg")
-            config = ModelConfig.from_json(meta["architecture"])
+            config = (None if meta.get("network") == ONNX_NETWORK
+                      else ModelConfig.from_json(meta["architecture"]))
             graphs = {n: GraphSpec.from_json(n, g) for n, g in meta["graphs"].items()}
             files = dict(meta["sha256"])
             if "prop" in graphs:

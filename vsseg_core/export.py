@@ -144,6 +144,12 @@ def _prop_parity(model: PSPNet, propagation: Propagation, session: ort.Inference
     return float(np.abs(got - expected).max()), float((got.argmax(1) == expected.argmax(1)).mean())
 
 
+def class_table() -> list[dict]:
+    """model.json "classes": the Cityscapes trainIds with labelId, name and colour."""
+    return [{"train_id": c.train_id, "label_id": c.label_id, "name": c.name,
+             "color": list(c.color)} for c in TRAIN_CLASSES]
+
+
 def _manifest(model: PSPNet, specs: dict[str, GraphSpec], opset: int) -> dict:
     """What model.json says of the network itself: format, architecture, input, classes,
     graphs, opset and parameter count (the export adds parity, time, provenance, sha256)."""
@@ -154,8 +160,7 @@ def _manifest(model: PSPNet, specs: dict[str, GraphSpec], opset: int) -> dict:
         "input": {"height": model.config.input_size[0], "width": model.config.input_size[1],
                   "layout": "NCHW", "dtype": "float32", "range": "RGB 0..255",
                   "mean": list(model.config.mean), "std": list(model.config.std)},
-        "classes": [{"train_id": c.train_id, "label_id": c.label_id, "name": c.name,
-                     "color": list(c.color)} for c in TRAIN_CLASSES],
+        "classes": class_table(),
         "ignore_id": IGNORE_ID,
         "graphs": {n: s.to_json() for n, s in specs.items()},
         "onnx_opset": opset,

@@ -4,10 +4,16 @@ and train-propagation use it like any bundle.
 
   vsseg import mmseg --checkpoint FILE.pth --config CONFIG --out BUNDLE
       an OpenMMLab mmsegmentation PSPNet checkpoint (0.x or 1.x), logits identical to mmseg's
+  vsseg import onnx MODEL.onnx --low TENSOR --deep TENSOR --mean R,G,B --std R,G,B --out BUNDLE
+      any ONNX segmentation network, split at two of its tensors (per-frame use; the torch
+      backend and train-propagation need a PyTorch network)
 
-example (the parity fixture; a Cityscapes checkpoint needs only --checkpoint, --config, --out):
+examples (the parity fixtures; a Cityscapes checkpoint needs only --checkpoint, --config, --out):
   vsseg import mmseg --checkpoint test/fixtures/mmseg/pspnet_r18-d8_tiny.pth \\
       --config pspnet_r18-d8 --base-channels 8 --channels 32 --input-size 64x128 --out bundles/r18
+  vsseg import onnx test/fixtures/mmseg/pspnet_r18-d8_tiny_96x192.onnx \\
+      --low /backbone/layer1/layer1.1/relu_1/Relu_output_0 --deep /bottleneck/activate/Relu_output_0 \\
+      --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out bundles/r18_onnx
 """
 
 from __future__ import annotations
@@ -20,17 +26,19 @@ from pathlib import Path
 from vsseg_core.bundle import sha256_file
 from vsseg_core.cli.args import size_arg
 from vsseg_core.export import export_bundle, sample_frames
-from vsseg_core.importers import mmseg
+from vsseg_core.importers import mmseg, onnx_split
+from vsseg_core.runtime.processing import Preprocessor
 from vsseg_core.staging import check_output_directory
 
 NAME = "import"
-HELP = "import an mmsegmentation PSPNet checkpoint as a bundle"
+HELP = "import an mmsegmentation PSPNet checkpoint or an ONNX network as a bundle"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="import_command", metavar="SOURCE", required=True,
                                 parser_class=type(parser))
     _add_mmseg(sub)
+    _add_onnx(sub)
 
 
 def _add_output(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +73,40 @@ def _add_mmseg(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(import_run=_mmseg)
 
 
+def _three_numbers(text: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: give three comma-separated numbers (R,G,B)")
+    return values  # type: ignore[return-value]
+
+
+def _add_onnx(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "onnx", help="any ONNX segmentation network, split at two named tensors",
+        description="Split an ONNX network (one float image input (1, 3, H, W) of fixed size, one "
+                    "logits output (1, 19, h, w)) at --low and --deep into the bundle's low, high "
+                    "and full graphs, with the declared normalisation in front, and check that "
+                    "the halves chain to the original's logits. Tensor names are node outputs "
+                    "(Netron shows them).")
+    parser.add_argument("model", type=Path, metavar="MODEL.onnx")
+    parser.add_argument("--low", required=True, metavar="TENSOR",
+                        help="end of the cheap stage, e.g. the first backbone stage's output")
+    parser.add_argument("--deep", required=True, metavar="TENSOR",
+                        help="the features the classifier reads (propagated on non-keyframes)")
+    parser.add_argument("--mean", required=True, type=_three_numbers, metavar="R,G,B",
+                        help="subtracted from 0..255 pixels (ImageNet: 123.675,116.28,103.53; "
+                             "none: 0,0,0)")
+    parser.add_argument("--std", required=True, type=_three_numbers, metavar="R,G,B",
+                        help="divides after the mean (ImageNet: 58.395,57.12,57.375; 0..1 "
+                             "input: 255,255,255)")
+    parser.add_argument("--bgr", action="store_true", help="the network takes BGR channel order")
+    _add_output(parser)
+    parser.set_defaults(import_run=_onnx)
+
+
 def run(args: argparse.Namespace) -> int:
     return args.import_run(args)
 
@@ -94,4 +136,25 @@ def _mmseg(args: argparse.Namespace) -> int:
     print(f"imported {config} ({cfg.backbone}, {cfg.input_size[0]}x{cfg.input_size[1]}, "
           f"{bundle.meta['parameters'] / 1e6:.2f} M parameters) to {bundle.root}: ONNX graphs "
           f"match PyTorch to {bundle.meta['parity']['max_logit_diff']:.1e}")
+    return 0
+
+
+def _onnx(args: argparse.Namespace) -> int:
+    check_output_directory(args.out, overwrite=args.overwrite)
+    normalisation = onnx_split.Normalisation(args.mean, args.std, args.bgr)
+    provenance = {"imported": {"source": "onnx", "model": str(args.model),
+                               "model_sha256": sha256_file(args.model) if args.model.is_file() else None,
+                               "command": _command()}}
+    frames = sample_frames(args.data, args.split) if args.data else []
+    if frames:
+        size = onnx_split.network_io(onnx_split.load_network(args.model))[1]
+        frames = [Preprocessor(size)(frame)[0] for frame in frames]
+    bundle = onnx_split.import_onnx(args.model, args.low, args.deep, args.out,
+                                    normalisation=normalisation, provenance=provenance,
+                                    overwrite=args.overwrite, frames=frames)
+    parity = bundle.meta["parity"]
+    print(f"imported {args.model.name} ({bundle.input_size[0]}x{bundle.input_size[1]}, low "
+          f"{bundle.graph('low').outputs['low'][1:]}, deep {bundle.graph('high').outputs['deep'][1:]}) "
+          f"to {bundle.root}: low -> high logits match the network to "
+          f"{parity['max_logit_diff']:.1e} on {parity['frames']} images")
     return 0

@@ -14,7 +14,7 @@ import torch
 
 from vsseg_core.bundle import PROPAGATION_WEIGHTS, WEIGHTS, Bundle, BundleError
 from vsseg_core.model.graphs import GRAPH_OUTPUTS, Propagation, build_propagation, graph_modules
-from vsseg_core.model.pspnet import PSPNet
+from vsseg_core.model.pspnet import ModelConfig, PSPNet
 from vsseg_core.runtime.base import Backend, BackendError, resolve_device
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
@@ -32,9 +32,20 @@ def _load_state(module: torch.nn.Module, bundle: Bundle, file: str) -> None:
                           "re-create the bundle with `vsseg export`") from exc
 
 
+def network_config(bundle: Bundle) -> ModelConfig:
+    """The bundle's PSPNet architecture; BundleError for graphs imported from ONNX."""
+    if bundle.config is None:
+        raise BundleError(f"{bundle.root} holds graphs split from an ONNX model (`vsseg import "
+                          "onnx`), with no PyTorch network: run it with --backend onnxruntime or "
+                          "tensorrt; PyTorch-side work (the torch backend, train-propagation) "
+                          "needs a bundle from `vsseg export` or `vsseg import mmseg`")
+    return bundle.config
+
+
 def load_model(bundle: Bundle) -> PSPNet:
-    """The bundle's network in eval mode on the CPU, fp32; BundleError if weights.pt is unusable."""
-    model = PSPNet(bundle.config)
+    """The bundle's network in eval mode on the CPU, fp32; BundleError if weights.pt is unusable
+    or the bundle has no PyTorch network (``network_config``)."""
+    model = PSPNet(network_config(bundle))
     _load_state(model, bundle, WEIGHTS)
     return model.eval()
 
@@ -47,7 +58,8 @@ def load_propagation(bundle: Bundle, model: PSPNet | None = None) -> Propagation
         return None
     options = {k: v for k, v in settings.items() if k != "mode"}
     try:
-        module = build_propagation(model or PSPNet(bundle.config), settings["mode"], **options)
+        module = build_propagation(model or PSPNet(network_config(bundle)), settings["mode"],
+                                   **options)
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{bundle.root}: model.json propagation settings {settings} are not "
                           f"usable ({exc}); re-run `vsseg train-propagation`") from exc

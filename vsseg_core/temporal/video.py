@@ -108,7 +108,7 @@ class VideoSegmenter:
         self.low_latency = low_latency
         self.restart_on_resize = restart_on_resize
         self._preprocess = Preprocessor(bundle.input_size)
-        self._low_size = bundle.config.low_size
+        self._low_size = bundle.low_size
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="vsseg-keyframe") if low_latency else None
         self._pending: tuple[np.ndarray, np.ndarray, Future] | None = None
         self._key: _Keyframe | None = None
