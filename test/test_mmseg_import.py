@@ -1,6 +1,6 @@
 """`vsseg import mmseg` against the real mmsegmentation: the fixtures in test/fixtures/mmseg were
 written by tools/make_mmseg_fixtures.py with mmsegmentation 1.2.2 (reduced-width ResNetV1c-18
-and -50 PSPNets with random weights and BatchNorm statistics, mmseg-format checkpoints and
+and -50 and torchvision-style ResNet-18 ("b") PSPNets with random weights and BatchNorm statistics, mmseg-format checkpoints and
 mmseg's own logits for a fixed image). The imported network, and its exported ONNX graphs, must
 give the same logits (max |diff| <= 1e-4, argmax agreement 100%)."""
 
@@ -23,7 +23,8 @@ from vsseg_core.model.ppm import AdaptivePool
 from vsseg_core.model.pspnet import ModelConfig, PSPNet
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mmseg"
-CASES = {"pspnet_r18-d8_tiny": "pspnet_r18-d8", "pspnet_r50-d8_tiny": "pspnet_r50-d8"}
+CASES = {"pspnet_r18-d8_tiny": "pspnet_r18-d8", "pspnet_r50-d8_tiny": "pspnet_r50-d8",
+         "pspnet_r18b-d8_tiny": "pspnet_r18b-d8"}
 SIZE = {"input_size": (64, 128), "base_channels": 8, "channels": 32}
 """How tools/make_mmseg_fixtures.py reduced mmseg's configs."""
 MAX_DIFF = 1e-4

@@ -71,6 +71,7 @@ def test_pytorch_side_work_is_refused_clearly(cli, onnx_bundle: Path, tmp_path: 
     result = cli("train-propagation", "--data", tmp_path, "--model", onnx_bundle, "--targets",
                  "soft", "--out", tmp_path / "b", "--iterations", "1")
     assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "split from an ONNX model" in result.stderr and not (tmp_path / "b").exists()
 
 
 def _refused(cli, tmp_path: Path, model: Path, *args: str) -> str:

@@ -253,7 +253,7 @@ def test_train_propagation_with_labels_needs_labelled_frames(cli, tiny_bundle: P
     result = cli("train-propagation", "--data", data, "--split", "val", "--model", tiny_bundle,
                  "--out", tmp_path / "b", "--iterations", "1", "--quiet")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "no labelled frame" in result.stderr and "--targets soft" in result.stderr
+    assert "no labelled frame" in result.stderr and "--targets hard" in result.stderr
     assert not (tmp_path / "b").exists()
 
 
@@ -296,7 +296,7 @@ def test_train_propagation_label_free_on_a_folder_of_frames(cli, tiny_bundle: Pa
     assert bundle.temporal["calibration"]["keyframe_miou"] is None
     refused = cli("train-propagation", "--data", folder, "--model", tiny_bundle, "--out",
                   tmp_path / "c", "--iterations", "1", "--val-data", plain, "--quiet")
-    assert refused.returncode == 1 and "--targets soft" in refused.stderr
+    assert refused.returncode == 1 and "--targets hard" in refused.stderr
     one_sequence = cli("train-propagation", "--data", folder, "--targets", "soft", "--model",
                        tiny_bundle, "--out", tmp_path / "d", "--iterations", "1", "--quiet")
     assert one_sequence.returncode == 1 and "--val-data" in one_sequence.stderr

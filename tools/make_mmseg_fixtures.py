@@ -9,7 +9,7 @@ vsseg):
     /tmp/mmseg-venv/bin/python tools/make_mmseg_fixtures.py            # write the fixtures
     /tmp/mmseg-venv/bin/python tools/make_mmseg_fixtures.py --check    # regenerate and compare
 
-For each config (mmseg's own `pspnet_r18-d8` and `pspnet_r50-d8` model settings, reduced to
+For each config (mmseg's own `pspnet_r18-d8`, `pspnet_r50-d8` and `pspnet_r18b-d8` model settings, reduced to
 ``base_channels``/``stem_channels`` 8 and ``channels`` 32 so each fixture is well under 2 MB) it
 builds mmseg's EncoderDecoder with seeded random weights, randomises every BatchNorm's
 statistics and affine parameters (mmseg initialises them to the identity, which would hide a
@@ -56,7 +56,9 @@ FIXTURES = {
     # name: (mmseg config name, depth, in_channels of decode_head, of auxiliary_head)
     "pspnet_r18-d8_tiny": ("pspnet_r18-d8", 18, 64, 32),
     "pspnet_r50-d8_tiny": ("pspnet_r50-d8", 50, 256, 128),
+    "pspnet_r18b-d8_tiny": ("pspnet_r18b-d8", 18, 64, 32),
 }
+"""The "b" configs use mmseg's torchvision-style ``ResNet`` (7x7 stem) instead of ``ResNetV1c``."""
 BASE_CHANNELS = 8
 CLASSIFIER_GAIN = 0.05
 """Keeps random-weight logits within about +-10, the range of a trained network's."""
@@ -69,7 +71,8 @@ def _stub_mmcv_ops() -> None:
     sys.modules["mmcv.ops"] = ops
 
 
-def build_model(depth: int, decode_in: int, aux_in: int) -> torch.nn.Module:
+def build_model(depth: int, decode_in: int, aux_in: int, backbone: str = "ResNetV1c"
+                ) -> torch.nn.Module:
     """mmseg's PSPNet model settings (configs/_base_/models/pspnet_r50-d8.py) at reduced width."""
     _stub_mmcv_ops()
     from mmengine.config import ConfigDict
@@ -83,7 +86,7 @@ def build_model(depth: int, decode_in: int, aux_in: int) -> torch.nn.Module:
         data_preprocessor=dict(type="SegDataPreProcessor", mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0,
                                seg_pad_val=255),
-        backbone=dict(type="ResNetV1c", depth=depth, num_stages=4, out_indices=(0, 1, 2, 3),
+        backbone=dict(type=backbone, depth=depth, num_stages=4, out_indices=(0, 1, 2, 3),
                       dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1), norm_cfg=norm_cfg,
                       norm_eval=False, style="pytorch", contract_dilation=True,
                       stem_channels=BASE_CHANNELS, base_channels=BASE_CHANNELS),
@@ -176,7 +179,8 @@ def write(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for seed, (name, (config, depth, decode_in, aux_in)) in enumerate(FIXTURES.items()):
         torch.manual_seed(seed)
-        model = build_model(depth, decode_in, aux_in).eval()
+        backbone = "ResNet" if config.endswith("b-d8") else "ResNetV1c"
+        model = build_model(depth, decode_in, aux_in, backbone).eval()
         randomise(model, seed)
         rgb = np.random.default_rng(seed).integers(0, 256, (IMAGES, *INPUT_SIZE, 3), dtype=np.uint8)
         meta = {"mmseg_version": mmseg.__version__, "config": config,
@@ -186,7 +190,7 @@ def write(out: Path) -> None:
         torch.save({"meta": meta, "state_dict": model.state_dict()}, out / f"{name}.pth")
         np.savez_compressed(out / f"{name}_logits.npz", image=rgb, logits=mmseg_logits(model, rgb))
         print(f"wrote {out / name}.pth and {name}_logits.npz")
-        if depth == 18:
+        if config == "pspnet_r18-d8":
             write_onnx(model, out, name)
 
 

@@ -132,7 +132,7 @@ def _mmseg(args: argparse.Namespace) -> int:
     frames = sample_frames(args.data, args.split) if args.data else []
     bundle = export_bundle(model, args.out, provenance=provenance, parity_frames=frames,
                            overwrite=args.overwrite)
-    cfg = bundle.config
+    cfg = model.config
     print(f"imported {config} ({cfg.backbone}, {cfg.input_size[0]}x{cfg.input_size[1]}, "
           f"{bundle.meta['parameters'] / 1e6:.2f} M parameters) to {bundle.root}: ONNX graphs "
           f"match PyTorch to {bundle.meta['parity']['max_logit_diff']:.1e}")

@@ -15,7 +15,7 @@ examples (how the shipped model's propagation was trained, see docs/benchmarks.m
 label-free on an imported model, from a video of your own):
   vsseg train-propagation --data data/synth_train --val-data data/synth_heldout \\
       --model vsseg_core/default_model --out runs/os16_kernel --propagation kernel --iterations 800
-  vsseg train-propagation --data drive.mp4 --targets soft --model bundles/r18 --propagation kernel
+  vsseg train-propagation --data drive.mp4 --targets hard --model bundles/r18 --propagation kernel
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from vsseg_core.data.sources import open_frames
 from vsseg_core.errors import ConfigError
 from vsseg_core.export import export_bundle, sample_frames
 from vsseg_core.model.graphs import PROPAGATIONS
-from vsseg_core.runtime.torch_backend import load_model
+from vsseg_core.runtime.torch_backend import load_model, network_config
 from vsseg_core.staging import check_output_directory
 from vsseg_core.temporal.policy import DEFAULT_MAX_INTERVAL
 from vsseg_core.train.keyframe_rules import DEFAULT_TARGET_DISAGREEMENT, calibrate
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.target_disagreement < 1:
         raise ConfigError(f"--target-disagreement must be in (0, 1), got {args.target_disagreement}")
     bundle = Bundle.load(args.model)
+    network_config(bundle)  # refused now: graphs split from ONNX have no network to train with
     out = args.out if args.out is not None else bundle.root
     replace = out.resolve() == bundle.root.resolve()
     if not replace:  # refused now, not after the training
@@ -104,12 +105,7 @@ def run(args: argparse.Namespace) -> int:
     kind = open_frames(args.data).kind
     frames = training_frames(args, kind, bundle.input_size, labelled=not config.label_free)
     val_data, val_split = (args.val_data, args.val_split) if args.val_data else (args.data, args.split)
-    calibration_frames = frames if not args.val_data else FrameCache.from_dataset(
-        CityscapesDataset(val_data, val_split), bundle.input_size, min_length=2, labelled=False)
-    if len(calibration_frames.sequences) < 2:
-        raise ConfigError(f"{val_data} holds one sequence; calibrating the keyframe rules needs "
-                          "two or more (the scene-cut rule compares frames across sequences): "
-                          "pass --val-data with a Cityscapes-layout root of several sequences")
+    calibration_frames = _calibration_frames(args, frames, bundle.input_size)
     model = load_model(bundle)
     keep_freed_memory()
     propagation, record = train_propagation(model, config, progress=not args.quiet, frames=frames)
@@ -143,6 +139,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibration_frames(args: argparse.Namespace, frames: FrameCache, size: tuple[int, int]
+                        ) -> FrameCache:
+    """The sequences the keyframe rules are calibrated on: --val-data's split, else the
+    training frames; ConfigError for fewer than two sequences."""
+    calibration = frames if not args.val_data else FrameCache.from_dataset(
+        CityscapesDataset(args.val_data, args.val_split), size, min_length=2, labelled=False)
+    if len(calibration.sequences) < 2:
+        raise ConfigError(f"{args.val_data or args.data} holds one sequence; calibrating the "
+                          "keyframe rules needs two or more (the scene-cut rule compares frames "
+                          "across sequences): pass --val-data with a Cityscapes-layout root of "
+                          "several sequences")
+    return calibration
+
+
 def _percent(fraction: float | None) -> str:
     return "n/a (unlabelled)" if fraction is None else f"{100 * fraction:.1f}%"
 
@@ -156,7 +166,7 @@ def training_frames(args: argparse.Namespace, kind: str, size: tuple[int, int], 
                                        min_length=2, labelled=labelled)
     if labelled:
         raise ConfigError(f"--data {args.data} is a {kind}, which has no labels; train "
-                          "label-free with --targets soft, or pass a Cityscapes-layout root")
+                          "label-free with --targets hard, or pass a Cityscapes-layout root")
     if args.max_frames < 2:
         raise ConfigError(f"--max-frames must be >= 2, got {args.max_frames}")
     return FrameCache.from_frames(open_frames(args.data), size, min_length=2, source=str(args.data),

@@ -100,7 +100,6 @@ class _Frame:
         self.rgb = _resized(frame.rgb, size, cv2.INTER_AREA)
         self.labels = None if frame.labels is None else _resized(frame.labels, size,
                                                                  cv2.INTER_NEAREST)
-        self.image_path = frame.stem
 
     def load_image(self) -> np.ndarray:
         return self.rgb
@@ -135,7 +134,7 @@ class FrameCache:
         if not self.targets:
             raise DatasetError(f"{source} has no labelled frame after the first of a sequence; "
                                "training towards labels needs them (gtFine or "
-                               "gtFine_sequence); or train label-free with --targets soft")
+                               "gtFine_sequence); or train label-free with --targets hard")
         self.image = lru_cache(maxsize=None)(self._image)
         self.labels = lru_cache(maxsize=None)(self._labels)
 
@@ -166,6 +165,8 @@ class FrameCache:
 
 
 def _has_labels(frame: object) -> bool:
+    """Whether a FrameRecord (``label_path``) or in-memory _Frame (``labels``) is labelled,
+    without reading the label file."""
     return getattr(frame, "label_path", None) is not None or getattr(frame, "labels", None) is not None
 
 
