@@ -224,7 +224,7 @@ def test_config_json_round_trip() -> None:
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"depth": "resnet101"}, "unknown backbone"),
+    ({"depth": "resnet152"}, "unknown backbone"),
     ({"output_stride": 32}, "output_stride"),
     ({"output_stride": 4}, "output_stride"),
     ({"width": 0.05}, "width"),
