@@ -114,3 +114,18 @@ def test_normalisation_must_be_three_numbers(cli, tmp_path: Path) -> None:
     result = cli("import", "onnx", MODEL, "--low", LOW, "--deep", DEEP, "--mean", "0,0",
                  "--std", "1,1,1", "--out", tmp_path / "b")
     assert result.returncode == 2 and "three comma-separated numbers" in result.stderr
+
+
+def test_networks_using_the_bundle_names_import(cli, tmp_path: Path) -> None:
+    """A network whose own tensors are called image / logits (as the bundle graphs' are)."""
+    model = onnx.load(str(MODEL))
+    for node in model.graph.node:
+        node.input[:] = ["image" if i == "input" else i for i in node.input]
+    model.graph.input[0].name = "image"
+    onnx.save(model, str(tmp_path / "named.onnx"))
+    result = cli("import", "onnx", tmp_path / "named.onnx", "--low", LOW, "--deep", DEEP,
+                 *IMAGENET, "--out", tmp_path / "b")
+    assert result.returncode == 0, result.stderr
+    image = REFERENCE["image"].transpose(0, 3, 1, 2).astype(np.float32)
+    (full,) = _run(Bundle.load(tmp_path / "b"), "full", {"image": image})
+    assert np.abs(full - REFERENCE["logits"]).max() <= 1e-4

@@ -178,12 +178,10 @@ def _refuse_leaks(leaks: set[str], problem: str) -> None:
 
 def _with_normalisation(model: onnx.ModelProto, image: str, norm: Normalisation) -> onnx.ModelProto:
     """``model`` taking IMAGE (RGB 0..255) in place of ``image``: channel flip for BGR networks,
-    then (x - mean) / std, feeding the original input."""
+    then (x - mean) / std, feeding the original input (``_free_bundle_names`` ran first, so no
+    tensor is called IMAGE yet)."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    if image == IMAGE or any(IMAGE in n.output for n in graph.node):
-        _rename_tensor(graph, image if image == IMAGE else IMAGE, f"{IMAGE}__network_input")
-        image = f"{IMAGE}__network_input" if image == IMAGE else image
     original = next(i for i in graph.input if i.name == image)
     shape = [d.dim_value for d in original.type.tensor_type.shape.dim]
     graph.input.remove(original)
