@@ -268,8 +268,14 @@ def _free_bundle_names(model: onnx.ModelProto) -> dict[str, str]:
 
 
 def _run(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(None, feeds)
+    """Outputs of ``model`` on ONNX Runtime's CPU provider; SplitError if it cannot run it."""
+    try:
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, feeds)
+    except Exception as exc:  # onnxruntime's errors share no public base class
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SplitError(f"ONNX Runtime cannot run the model ({reason}); vsseg needs graphs its "
+                         "CPU provider runs (standard ONNX operators)") from exc
 
 
 def _parity(model: onnx.ModelProto, image: str, graphs: dict[str, onnx.ModelProto],
